@@ -1,0 +1,12 @@
+/* Every route handler; routes.c wires them to paths. */
+#ifndef BERTH_API_HANDLERS_H
+#define BERTH_API_HANDLERS_H
+
+#include "api/api.h"
+
+int h_ping(struct api_req *rq, struct bt_err **err);
+int h_version(struct api_req *rq, struct bt_err **err);
+int h_info(struct api_req *rq, struct bt_err **err);
+int h_events(struct api_req *rq, struct bt_err **err);
+
+#endif

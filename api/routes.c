@@ -1,0 +1,16 @@
+/* The route table. Order matters only among patterns that overlap: the
+ * first match wins. */
+#include <config.h>
+
+#include "api/handlers.h"
+#include "api/router.h"
+
+const struct api_route api_routes[] = {
+    {"GET", "/_ping", h_ping, 0},
+    {"HEAD", "/_ping", h_ping, 0},
+    {"GET", "/version", h_version, 0},
+    {"GET", "/info", h_info, 0},
+    {"GET", "/events", h_events, 0},
+};
+
+const size_t api_routes_n = ARRAY_SIZE(api_routes);

@@ -1,0 +1,43 @@
+/* The daemon: the one loop, its configuration and the modules hanging off it.
+ * Loop thread only. */
+#ifndef BERTH_DAEMON_H
+#define BERTH_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "berth/config.h"
+
+struct bt_events;
+struct api_server;
+
+struct bt_daemon {
+    uv_loop_t *loop;
+    struct bt_config cfg;
+    char id[64];            /* persistent engine id (data-root/engine-id) */
+    int64_t started_nano;   /* wall clock at start */
+    struct bt_events *events;
+    struct api_server *api;
+    int lock_fd;            /* holds the data-root lock for the daemon's life */
+    bool shutting_down;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t shutdown_timer;
+};
+
+/* Data-root lock: a second daemon on the same root is refused, naming the
+ * holder's pid. Returns the locked fd (CLOEXEC). */
+int bt_lock_data_root(const char *data_root, int *ret_fd, struct bt_err **err);
+/* Read or create data_root/engine-id (a UUID, as dockerd's engine id). */
+int bt_daemon_load_id(const char *data_root, char *ret_id, size_t size, struct bt_err **err);
+int bt_daemon_write_pidfile(const char *path, struct bt_err **err);
+/* mkdir -p with mode for the missing parts. */
+int bt_mkdir_p(const char *path, unsigned mode);
+
+int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err);
+int bt_daemon_run(struct bt_daemon *d);
+void bt_daemon_done(struct bt_daemon *d);
+/* Begin a graceful stop (SIGTERM/SIGINT). */
+void bt_daemon_shutdown(struct bt_daemon *d);
+
+#endif

@@ -1,0 +1,244 @@
+/* The daemon's life: start-up, signals, reload, graceful shutdown. */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "berth/daemon.h"
+#include "berth/events.h"
+#include "berth/log.h"
+#include "berth/timeparse.h"
+
+static void daemon_on_signal(uv_signal_t *h, int signum);
+
+int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
+{
+    const struct bt_config *c = &d->cfg;
+
+    d->loop = loop;
+    d->lock_fd = -1;
+    d->started_nano = bt_now_nano();
+    if (bt_mkdir_p(c->data_root, 0711) < 0)
+        return bt_err_set(err, BT_EINTERNAL, errno, "create data root %s", c->data_root);
+    if (bt_mkdir_p(c->exec_root, 0700) < 0)
+        return bt_err_set(err, BT_EINTERNAL, errno, "create exec root %s", c->exec_root);
+    if (bt_lock_data_root(c->data_root, &d->lock_fd, err) < 0)
+        return -1;
+    if (bt_daemon_load_id(c->data_root, d->id, sizeof(d->id), err) < 0)
+        return -1;
+    if (c->pidfile && bt_daemon_write_pidfile(c->pidfile, err) < 0)
+        return -1;
+    d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
+    if (!d->events)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "events");
+    uv_signal_init(loop, &d->sig_term);
+    uv_signal_init(loop, &d->sig_int);
+    uv_signal_init(loop, &d->sig_hup);
+    uv_timer_init(loop, &d->shutdown_timer);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d->shutdown_timer.data = d;
+    uv_signal_start(&d->sig_term, daemon_on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, daemon_on_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, daemon_on_signal, SIGHUP);
+    if (api_server_new(d, &d->api, err) < 0)
+        return -1;
+    BT_LOG(INFO, "daemon", "started", "id=%s data_root=%s exec_root=%s pid=%ld", d->id,
+           c->data_root, c->exec_root, (long)getpid());
+    return 0;
+}
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void daemon_close_handles(struct bt_daemon *d)
+{
+    close_if_open((uv_handle_t *)&d->sig_term);
+    close_if_open((uv_handle_t *)&d->sig_int);
+    close_if_open((uv_handle_t *)&d->sig_hup);
+    close_if_open((uv_handle_t *)&d->shutdown_timer);
+}
+
+static void daemon_on_api_closed(void *arg)
+{
+    struct bt_daemon *d = arg;
+    BT_LOG(INFO, "daemon", "all connections closed", NULL);
+    daemon_close_handles(d);
+}
+
+static void daemon_on_shutdown_timeout(uv_timer_t *t)
+{
+    struct bt_daemon *d = t->data;
+    BT_LOG(WARN, "daemon", "shutdown bound reached, closing remaining connections", "open=%zu",
+           api_server_conns(d->api));
+    api_server_close_all(d->api);
+}
+
+void bt_daemon_shutdown(struct bt_daemon *d)
+{
+    if (d->shutting_down)
+        return;
+    d->shutting_down = true;
+    BT_LOG(INFO, "daemon", "shutting down", "open_connections=%zu", api_server_conns(d->api));
+    uv_timer_start(&d->shutdown_timer, daemon_on_shutdown_timeout,
+                   (uint64_t)(d->cfg.shutdown_timeout > 0 ? d->cfg.shutdown_timeout : 1) * 1000, 0);
+    if (d->api)
+        api_server_shutdown(d->api, daemon_on_api_closed, d);
+    else
+        daemon_close_handles(d);
+}
+
+/* ---- SIGHUP: reload daemon.json (read on the pool, applied here) ---------- */
+
+struct reload_job {
+    uv_work_t work;
+    struct bt_daemon *d;
+    struct bt_config next;
+    struct bt_err *err;
+    int r;
+};
+
+static void reload_work(uv_work_t *w)
+{
+    struct reload_job *j = container_of(w, struct reload_job, work);
+    j->r = bt_config_reload(&j->d->cfg, &j->next, &j->err);
+}
+
+static void strv_move(struct bt_strv *dst, struct bt_strv *src)
+{
+    bt_strv_done(dst);
+    *dst = *src;
+    memset(src, 0, sizeof(*src));
+}
+
+static char *strv_text(const struct bt_strv *s)
+{
+    struct bt_buf b;
+    bt_buf_init(&b, 0);
+    bt_buf_append(&b, "[", 1);
+    for (size_t i = 0; i < s->n; i++)
+        bt_buf_appendf(&b, "%s%s", i ? " " : "", s->v[i]);
+    bt_buf_append(&b, "]", 1);
+    return bt_buf_steal(&b, NULL);
+}
+
+/* Keys dockerd reloads on SIGHUP, unless a flag set them at start. */
+static void reload_apply(struct bt_daemon *d, struct bt_config *n)
+{
+    struct bt_config *c = &d->cfg;
+    const struct bt_strv *fk = &c->flag_keys;
+
+    if (!bt_strv_contains(fk, "debug"))
+        c->debug = n->debug;
+    if (!bt_strv_contains(fk, "log-level"))
+        c->log_level = n->log_level;
+    if (c->debug && c->log_level < BT_LOG_DEBUG)
+        c->log_level = BT_LOG_DEBUG;
+    bt_log_threshold = c->log_level;
+    if (!bt_strv_contains(fk, "labels"))
+        strv_move(&c->labels, &n->labels);
+    strv_move(&c->registry_mirrors, &n->registry_mirrors);
+    strv_move(&c->insecure_registries, &n->insecure_registries);
+    c->live_restore = n->live_restore;
+    c->max_concurrent_downloads = n->max_concurrent_downloads;
+    c->max_concurrent_uploads = n->max_concurrent_uploads;
+    if (!bt_strv_contains(fk, "shutdown-timeout"))
+        c->shutdown_timeout = n->shutdown_timeout;
+}
+
+static void reload_publish(struct bt_daemon *d)
+{
+    const struct bt_config *c = &d->cfg;
+    char host[256] = "", dl[16], ul[16], st[16];
+    _cleanup_free_ char *labels = strv_text(&c->labels);
+    _cleanup_free_ char *mirrors = strv_text(&c->registry_mirrors);
+    _cleanup_free_ char *insecure = strv_text(&c->insecure_registries);
+
+    (void)gethostname(host, sizeof(host) - 1);
+    snprintf(dl, sizeof(dl), "%d", c->max_concurrent_downloads);
+    snprintf(ul, sizeof(ul), "%d", c->max_concurrent_uploads);
+    snprintf(st, sizeof(st), "%d", c->shutdown_timeout);
+    struct bt_kv attrs[] = {
+        {"debug", c->debug ? "true" : "false"},
+        {"insecure-registries", insecure},
+        {"labels", labels},
+        {"live-restore", c->live_restore ? "true" : "false"},
+        {"max-concurrent-downloads", dl},
+        {"max-concurrent-uploads", ul},
+        {"name", host},
+        {"registry-mirrors", mirrors},
+        {"shutdown-timeout", st},
+    };
+    bt_events_publish(d->events, "daemon", "reload", d->id, attrs, ARRAY_SIZE(attrs));
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+    struct reload_job *j = container_of(w, struct reload_job, work);
+
+    if (status < 0 || j->r < 0) {
+        BT_LOG(ERROR, "daemon", "reload failed, keeping the running configuration", "err=\"%s\"",
+               j->err ? j->err->msg : uv_strerror(status));
+    } else if (!j->d->shutting_down) {
+        reload_apply(j->d, &j->next);
+        reload_publish(j->d);
+        BT_LOG(INFO, "daemon", "configuration reloaded", "log_level=%s debug=%d",
+               bt_log_level_name(j->d->cfg.log_level), j->d->cfg.debug);
+    }
+    if (j->r == 0)
+        bt_config_done(&j->next);
+    bt_err_free(j->err);
+    free(j);
+}
+
+static void daemon_reload(struct bt_daemon *d)
+{
+    struct reload_job *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return;
+    j->d = d;
+    if (uv_queue_work(d->loop, &j->work, reload_work, reload_done) < 0)
+        free(j);
+}
+
+static void daemon_on_signal(uv_signal_t *h, int signum)
+{
+    struct bt_daemon *d = h->data;
+
+    BT_LOG(INFO, "daemon", "signal", "signal=%s", strsignal(signum));
+    if (signum == SIGHUP)
+        daemon_reload(d);
+    else
+        bt_daemon_shutdown(d);
+}
+
+int bt_daemon_run(struct bt_daemon *d)
+{
+    return uv_run(d->loop, UV_RUN_DEFAULT);
+}
+
+void bt_daemon_done(struct bt_daemon *d)
+{
+    if (d->api)
+        api_server_close_all(d->api);
+    daemon_close_handles(d);
+    /* Let close callbacks run so every handle is released before freeing. */
+    (void)uv_run(d->loop, UV_RUN_DEFAULT);
+    api_server_free(d->api);
+    d->api = NULL;
+    bt_events_free(d->events);
+    d->events = NULL;
+    if (d->cfg.pidfile)
+        (void)unlink(d->cfg.pidfile);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    d->lock_fd = -1;
+}
