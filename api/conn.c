@@ -116,8 +116,10 @@ static int on_headers_complete(llhttp_t *p)
     api__req_route(rq);
     max_body = rq->route && rq->route->max_body ? rq->route->max_body : API_DEFAULT_MAX_BODY;
     bt_buf_init(&rq->body, max_body);
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max_body)
-        return conn_fail(c, 413, "request body is too large for this endpoint");
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max_body) {
+        conn_fail(c, 413, "request body is too large for this endpoint");
+        return -1;
+    }
     expect = api_req_header(rq, "Expect");
     if (expect && strcasecmp(expect, "100-continue") == 0)
         api__conn_write_str(c, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -208,7 +210,9 @@ static void conn_parse_failed(struct api_conn *c, llhttp_errno_t e)
 {
     char msg[160];
 
-    if (e == HPE_USER && c->fail_status) {
+    /* Callbacks stop the parser with our own status (on_headers_complete
+     * cannot return HPE_USER: llhttp reports its own code then). */
+    if (c->fail_status) {
         conn_reject(c, c->fail_status, c->fail_msg);
         return;
     }

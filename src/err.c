@@ -8,6 +8,7 @@
 
 #include "berth/err.h"
 
+static char *vformat(const char *fmt, va_list ap) _printf_(1, 0);
 static char *vformat(const char *fmt, va_list ap)
 {
     char *s = NULL;

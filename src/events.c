@@ -32,6 +32,7 @@ struct bt_events {
     struct bt_event **ring; /* ring_size slots, ring_len used from ring_head */
     size_t ring_size, ring_head, ring_len;
     int64_t last_nano;
+    bt_events_clock_fn clock;
     struct bt_events_sub *subs_head, *subs_tail; /* including dead ones */
     size_t n_subs;                               /* live ones */
     struct pending *pend_head, *pend_tail;
@@ -85,12 +86,21 @@ static struct bt_event *event_new(const char *type, const char *action, const ch
 
 /* ---- the bus and its ring -------------------------------------------------- */
 
+static int64_t clock_now_nano(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 struct bt_events *bt_events_new(size_t ring_size)
 {
     struct bt_events *bus = calloc(1, sizeof(*bus));
 
     if (!bus)
         return NULL;
+    bus->clock = clock_now_nano;
     bus->ring_size = ring_size ? ring_size : BT_EVENTS_RING_DEFAULT;
     bus->ring = calloc(bus->ring_size, sizeof(*bus->ring));
     if (!bus->ring) {
@@ -118,18 +128,15 @@ static void ring_push_take(struct bt_events *bus, struct bt_event *e)
     bus->ring_len++;
 }
 
-static int64_t clock_now_nano(void)
+void bt_events_set_clock(struct bt_events *bus, bt_events_clock_fn clock)
 {
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    bus->clock = clock ? clock : clock_now_nano;
 }
 
 /* Strictly increasing, so `since` replays and the live cut-off are exact. */
 static int64_t bus_next_time(struct bt_events *bus)
 {
-    int64_t now = clock_now_nano();
+    int64_t now = bus->clock();
 
     if (now <= bus->last_nano)
         now = bus->last_nano + 1;

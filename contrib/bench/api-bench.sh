@@ -166,8 +166,10 @@ wait_ping() {
 rss_kib() { awk '/^VmRSS:/ {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 start_berthd() {
+    # Like dockerd below: an empty config file, so /etc/berth/daemon.json plays no part.
+    echo '{}' >"$tmp/berth-daemon.json"
     # shellcheck disable=SC2086
-    "$berthd" --host "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" \
+    "$berthd" --config-file "$tmp/berth-daemon.json" --host "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" \
         --exec-root "$tmp/berth-run" --pidfile "$tmp/berthd.pid" ${BERTHD_ARGS:-} \
         >"$tmp/berthd.log" 2>&1 </dev/null &
     berthd_pid=$!

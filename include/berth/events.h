@@ -57,6 +57,10 @@ typedef void (*bt_events_overflow_fn)(struct bt_events_sub *sub, void *userdata)
 
 /* ring_size 0 means BT_EVENTS_RING_DEFAULT. NULL on ENOMEM. */
 struct bt_events *bt_events_new(size_t ring_size);
+/* Wall clock in ns since the epoch. */
+typedef int64_t (*bt_events_clock_fn)(void);
+/* Replace the bus's clock (CLOCK_REALTIME); NULL restores it. For tests. */
+void bt_events_set_clock(struct bt_events *bus, bt_events_clock_fn clock);
 /* Frees the ring and every subscriber still attached, without calling their
  * callbacks (shutdown). Accepts NULL. Not from inside a bus callback. */
 void bt_events_free(struct bt_events *bus);

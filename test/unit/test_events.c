@@ -174,6 +174,46 @@ static void test_time_strictly_increases(void **state)
     bt_events_free(bus);
 }
 
+static int64_t fake_now;
+
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
+
+static void test_time_bumped_when_clock_stalls(void **state)
+{
+    struct bt_events *bus = bt_events_new(16);
+    struct probe p = {0}, since = {0}, after = {0};
+
+    (void)state;
+    bt_events_set_clock(bus, fake_clock);
+    sub_new(bus, &p, NULL, -1, 16);
+    fake_now = 1000;
+    pub(bus, "container", "t1");
+    pub(bus, "container", "t2");
+    pub(bus, "container", "t3");
+    fake_now = 5; /* the wall clock stepped back */
+    pub(bus, "container", "t4");
+    fake_now = 2000;
+    pub(bus, "container", "t5");
+    assert_int_equal(expect_next(p.self, "t1"), 1000);
+    assert_int_equal(expect_next(p.self, "t2"), 1001);
+    assert_int_equal(expect_next(p.self, "t3"), 1002);
+    assert_int_equal(expect_next(p.self, "t4"), 1003);
+    assert_int_equal(expect_next(p.self, "t5"), 2000);
+    sub_new(bus, &since, NULL, 1001, 16);
+    sub_new(bus, &after, NULL, 1004, 16);
+    assert_int_equal(bt_events_sub_pending(since.self), 4);
+    expect_next(since.self, "t2");
+    assert_int_equal(bt_events_sub_pending(after.self), 1);
+    expect_next(after.self, "t5");
+    bt_events_set_clock(bus, NULL);
+    pub(bus, "container", "t6");
+    assert_true(expect_next(p.self, "t6") > INT64_C(1600000000) * 1000000000);
+    bt_events_free(bus);
+}
+
 /* ---- ring and replay ------------------------------------------------------- */
 
 static void test_ring_drops_oldest(void **state)
@@ -741,6 +781,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_publish_copies_and_queues),
         cmocka_unit_test(test_time_strictly_increases),
+        cmocka_unit_test(test_time_bumped_when_clock_stalls),
         cmocka_unit_test(test_ring_drops_oldest),
         cmocka_unit_test(test_default_sizes),
         cmocka_unit_test(test_since_replays_exactly),

@@ -1,0 +1,156 @@
+/* Flags and daemon.json: dockerd's names, strict types, no unknown keys,
+ * no key set twice, tcp only on loopback. */
+#include <config.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "berth/config.h"
+
+static int load(struct bt_config *c, const char *json, char **argv_extra, struct bt_err **err)
+{
+    char path[] = "/tmp/berth-test-config-XXXXXX";
+    int fd = mkstemp(path), argc = 0, r;
+    char *argv[32];
+    enum bt_config_parse what;
+    FILE *f = fdopen(fd, "w");
+
+    fputs(json, f);
+    fclose(f);
+    argv[argc++] = "berthd";
+    argv[argc++] = "--config-file";
+    argv[argc++] = path;
+    for (size_t i = 0; argv_extra && argv_extra[i]; i++)
+        argv[argc++] = argv_extra[i];
+    argv[argc] = NULL;
+    bt_config_init(c);
+    r = bt_config_load(c, argc, argv, &what, err);
+    unlink(path);
+    return r;
+}
+
+static void expect_error(const char *json, char **extra, const char *needle)
+{
+    struct bt_config c;
+    struct bt_err *err = NULL;
+    assert_int_equal(load(&c, json, extra, &err), -1);
+    assert_non_null(err);
+    if (!strstr(err->msg, needle))
+        fail_msg("error \"%s\" lacks \"%s\"", err->msg, needle);
+    bt_err_free(err);
+    bt_config_done(&c);
+}
+
+static void test_defaults_and_file(void **state)
+{
+    struct bt_config c;
+    struct bt_err *err = NULL;
+
+    assert_int_equal(load(&c, "{\"labels\":[\"a=b\"],\"debug\":true,\"max-connections\":7,"
+                              "\"data-root\":\"/srv/b\",\"storage-driver\":\"vfs\"}", NULL, &err), 0);
+    assert_int_equal(c.labels.n, 1);
+    assert_string_equal(c.labels.v[0], "a=b");
+    assert_true(c.debug);
+    assert_int_equal(c.log_level, BT_LOG_DEBUG);
+    assert_int_equal(c.max_connections, 7);
+    assert_string_equal(c.data_root, "/srv/b");
+    assert_string_equal(c.exec_root, BT_DEFAULT_EXEC_ROOT);
+    assert_string_equal(c.storage_driver, "vfs");
+    assert_int_equal(c.hosts.n, 1);
+    assert_string_equal(c.hosts.v[0], BT_DEFAULT_HOST);
+    assert_true(c.live_restore);
+    bt_config_done(&c);
+}
+
+static void test_file_errors(void **state)
+{
+    expect_error("{\"bogus-key\":1}", NULL, "unknown key \"bogus-key\"");
+    expect_error("{\"debug\":\"yes\"}", NULL, "invalid type for key debug");
+    expect_error("{\"labels\":\"a=b\"}", NULL, "invalid type for key labels");
+    expect_error("{\"labels\":[1]}", NULL, "invalid type for key labels");
+    expect_error("{\"max-connections\":1.5}", NULL, "max-connections");
+    expect_error("{\"max-connections\":0}", NULL, "max-connections");
+    expect_error("not json", NULL, "not a JSON object");
+    expect_error("{\"log-level\":\"loud\"}", NULL, "log-level");
+    expect_error("{\"storage-driver\":\"zfs\"}", NULL, "zfs");
+    expect_error("{\"hosts\":[\"tcp://0.0.0.0:2375\"]}", NULL, "loopback");
+}
+
+static void test_flag_and_file_conflict(void **state)
+{
+    char *extra[] = {"--label", "x=y", NULL};
+    expect_error("{\"labels\":[\"a=b\"]}", extra, "both as a flag and in the configuration file: labels");
+}
+
+static void test_flags(void **state)
+{
+    struct bt_config c;
+    struct bt_err *err = NULL;
+    char *extra[] = {"-H", "unix:///tmp/a.sock", "--host", "tcp://127.0.0.1:2375", "-l", "warn",
+                     "--request-timeout", "3", NULL};
+
+    assert_int_equal(load(&c, "{}", extra, &err), 0);
+    assert_int_equal(c.hosts.n, 2);
+    assert_string_equal(c.hosts.v[1], "tcp://127.0.0.1:2375");
+    assert_int_equal(c.log_level, BT_LOG_WARN);
+    assert_int_equal(c.request_timeout, 3);
+    bt_config_done(&c);
+
+    char *bad_int[] = {"--max-connections", "10x", NULL};
+    expect_error("{}", bad_int, "max-connections");
+    char *unknown[] = {"--frobnicate", NULL};
+    expect_error("{}", unknown, "unknown flag");
+    char *relative[] = {"--data-root", "relative/dir", NULL};
+    expect_error("{}", relative, "absolute");
+}
+
+static void test_hosts(void **state)
+{
+    static const char *ok[] = {"unix:///run/berth/berth.sock", "tcp://127.0.0.1:2375",
+                               "tcp://127.1.2.3:1", "tcp://[::1]:2375", "tcp://localhost:80"};
+    static const char *bad[] = {"tcp://0.0.0.0:2375", "tcp://10.0.0.1:2375", "tcp://[::]:2375",
+                                "tcp://127.0.0.1", "tcp://127.0.0.1:0", "tcp://127.0.0.1:99999",
+                                "unix://relative.sock", "http://127.0.0.1:2375", "fd://"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        assert_int_equal(bt_config_check_host(ok[i], NULL), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct bt_err *err = NULL;
+        if (bt_config_check_host(bad[i], &err) == 0)
+            fail_msg("%s accepted", bad[i]);
+        bt_err_free(err);
+    }
+}
+
+static void test_missing_explicit_file(void **state)
+{
+    struct bt_config c;
+    struct bt_err *err = NULL;
+    enum bt_config_parse what;
+    char *argv[] = {"berthd", "--config-file", "/nonexistent/berth.json", NULL};
+
+    bt_config_init(&c);
+    assert_int_equal(bt_config_load(&c, 3, argv, &what, &err), -1);
+    assert_non_null(strstr(err->msg, "/nonexistent/berth.json"));
+    bt_err_free(err);
+    bt_config_done(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_file),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_flag_and_file_conflict),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_missing_explicit_file),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

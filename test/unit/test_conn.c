@@ -1,0 +1,320 @@
+/* The connection state machine, byte for byte: keep-alive, pipelining,
+ * limits, malformed input, chunked bodies, streams and backpressure. */
+#include <config.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "berth/daemon.h"
+#include "berth/events.h"
+#include "test/unit/memconn.h"
+
+#define PING "GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
+
+static void test_ping_keepalive(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    for (int i = 0; i < 100; i++)
+        memconn_feed_str(&m, PING);
+    assert_int_equal(memconn_responses(&m), 100);
+    assert_false(m.closed);
+    assert_non_null(strstr(m.out.p, "Api-Version: 1.41\r\n"));
+    assert_non_null(strstr(m.out.p, "Ostype: linux\r\n"));
+    assert_non_null(strstr(m.out.p, "Docker-Experimental: false\r\n"));
+    assert_non_null(strstr(m.out.p, "Content-Length: 2\r\n\r\nOK"));
+    memconn_done(&m);
+}
+
+static void test_head_ping(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "HEAD /_ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "Content-Length: 0\r\n"));
+    assert_null(strstr(m.out.p, "\r\n\r\nOK"));
+    memconn_done(&m);
+}
+
+/* Requests in one write come back in order, one after the other. */
+static void test_pipelined_in_order(void **state)
+{
+    struct memconn m;
+    const char *p;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, PING "GET /nope HTTP/1.1\r\n\r\n" "GET /v1.99/version HTTP/1.1\r\n\r\n" PING);
+    assert_int_equal(memconn_responses(&m), 4);
+    p = strstr(m.out.p, "HTTP/1.1 200");
+    assert_non_null(p);
+    p = strstr(p + 1, "HTTP/1.1 404");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "{\"message\":\"page not found\"}\n"));
+    p = strstr(p + 1, "HTTP/1.1 400");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "client version 1.99 is too new. Maximum supported API version is 1.41"));
+    assert_non_null(strstr(p + 1, "HTTP/1.1 200"));
+    memconn_done(&m);
+}
+
+/* A request split into single bytes parses the same. */
+static void test_byte_at_a_time(void **state)
+{
+    struct memconn m;
+    const char *req = "GET /v1.41/version HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n";
+    memconn_init(&m, 0);
+    for (size_t i = 0; req[i]; i++)
+        memconn_feed(&m, req + i, 1);
+    assert_int_equal(memconn_responses(&m), 1);
+    assert_non_null(strstr(m.out.p, "\"ApiVersion\":\"1.41\""));
+    memconn_done(&m);
+}
+
+static void test_too_old_is_plain_text(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /v1.12/version HTTP/1.1\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 400 "));
+    assert_non_null(strstr(m.out.p, "Content-Type: text/plain"));
+    assert_non_null(strstr(m.out.p, "\r\n\r\nclient version 1.12 is too old. Minimum supported API "
+                                    "version is 1.24"));
+    memconn_done(&m);
+}
+
+static void test_malformed_400_and_close(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GARBAGE\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 400 "));
+    assert_non_null(strstr(m.out.p, "Connection: close\r\n"));
+    assert_non_null(strstr(m.out.p, "malformed HTTP request"));
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+static void test_header_limit_431(void **state)
+{
+    struct memconn m;
+    char big[70 * 1024];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /_ping HTTP/1.1\r\nX-Big: ");
+    memconn_feed_str(&m, big);
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 431 "));
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+static void test_header_just_under_limit(void **state)
+{
+    struct memconn m;
+    char big[60 * 1024];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /_ping HTTP/1.1\r\nX-Big: ");
+    memconn_feed_str(&m, big);
+    memconn_feed_str(&m, "\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 200 "));
+    assert_false(m.closed);
+    memconn_done(&m);
+}
+
+/* Many small headers count as much as one big one. */
+static void test_many_headers_431(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /_ping HTTP/1.1\r\n");
+    for (int i = 0; i < 20000 && !m.closed; i++)
+        memconn_feed_str(&m, "X: y\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 431 "));
+    memconn_done(&m);
+}
+
+/* 413 comes from the Content-Length alone, before any body byte. */
+static void test_body_limit_413_early(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "POST /_ping HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 413 "));
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+static void test_chunked_body_too_large(void **state)
+{
+    struct memconn m;
+    char chunk[64 * 1024 + 16];
+    int n = snprintf(chunk, sizeof(chunk), "%x\r\n", 64 * 1024);
+    memset(chunk + n, 'b', 64 * 1024);
+    memcpy(chunk + n + 64 * 1024, "\r\n", 2);
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "POST /_ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 20 && !m.closed; i++)
+        memconn_feed(&m, chunk, (size_t)n + 64 * 1024 + 2);
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 413 "));
+    memconn_done(&m);
+}
+
+/* A chunked body is read whole; the connection goes on after it. */
+static void test_chunked_body_then_next(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "POST /_ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\n0\r\n\r\n" PING);
+    assert_int_equal(memconn_responses(&m), 2);
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 405 "));
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 200 "));
+    assert_false(m.closed);
+    memconn_done(&m);
+}
+
+static void test_connection_close_honoured(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /_ping HTTP/1.1\r\nConnection: close\r\n\r\n" PING);
+    assert_int_equal(memconn_responses(&m), 1);
+    assert_non_null(strstr(m.out.p, "Connection: close\r\n"));
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+static void test_http10_closes(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /_ping HTTP/1.0\r\n\r\n");
+    assert_int_equal(memconn_responses(&m), 1);
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+/* Half-closed after pipelined requests: all are answered, then close. */
+static void test_eof_after_requests(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, PING PING PING);
+    api_conn_on_eof(&m.conn);
+    assert_int_equal(memconn_responses(&m), 3);
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+static void test_timeout_while_reading_408(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /_pi");
+    assert_int_equal(m.timer_ms, 1000);
+    api_conn_on_timeout(&m.conn);
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 408 "));
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+static void test_idle_timeout_closes(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, PING);
+    assert_int_equal(m.timer_ms, 5000);
+    api_conn_on_timeout(&m.conn);
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
+static void test_expect_continue(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "POST /_ping HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 100 Continue\r\n\r\n"));
+    memconn_feed_str(&m, "{}");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 405 "));
+    memconn_done(&m);
+}
+
+/* A pipelining client that never reads answers cannot grow our input
+ * buffer without bound: reading stops. */
+static void test_input_backpressure(void **state)
+{
+    struct memconn m;
+    char buf[64 * 1024];
+    memconn_init(&m, 0);
+    /* An events stream keeps the connection busy. */
+    memconn_feed_str(&m, "GET /events HTTP/1.1\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "Transfer-Encoding: chunked\r\n"));
+    memset(buf, 'x', sizeof(buf));
+    for (int i = 0; i < 64 && m.reading; i++)
+        memconn_feed(&m, buf, sizeof(buf));
+    assert_false(m.reading);
+    assert_true(m.conn.in.len <= API_INPUT_MAX + sizeof(buf));
+    memconn_done(&m);
+}
+
+static void test_events_stream_gets_events(void **state)
+{
+    struct memconn m;
+    struct bt_daemon *d = memconn_daemon();
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /v1.41/events?filters=%7B%22type%22%3A%5B%22daemon%22%5D%7D HTTP/1.1\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 200 "));
+    bt_events_publish(d->events, "container", "start", "abc", NULL, 0);
+    bt_events_publish(d->events, "daemon", "reload", "d1", NULL, 0);
+    assert_null(strstr(m.out.p, "\"Action\":\"start\""));
+    assert_non_null(strstr(m.out.p, "\"Type\":\"daemon\",\"Action\":\"reload\""));
+    memconn_done(&m);
+    assert_int_equal(bt_events_subscribers(d->events), 0);
+}
+
+static void test_events_bad_filter_400(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "GET /events?filters=notjson HTTP/1.1\r\n\r\n"
+                         "GET /events?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D HTTP/1.1\r\n\r\n");
+    assert_int_equal(memconn_responses(&m), 2);
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 400 "));
+    assert_non_null(strstr(m.out.p, "Invalid filter 'bogus'"));
+    memconn_done(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ping_keepalive),
+        cmocka_unit_test(test_head_ping),
+        cmocka_unit_test(test_pipelined_in_order),
+        cmocka_unit_test(test_byte_at_a_time),
+        cmocka_unit_test(test_too_old_is_plain_text),
+        cmocka_unit_test(test_malformed_400_and_close),
+        cmocka_unit_test(test_header_limit_431),
+        cmocka_unit_test(test_header_just_under_limit),
+        cmocka_unit_test(test_many_headers_431),
+        cmocka_unit_test(test_body_limit_413_early),
+        cmocka_unit_test(test_chunked_body_too_large),
+        cmocka_unit_test(test_chunked_body_then_next),
+        cmocka_unit_test(test_connection_close_honoured),
+        cmocka_unit_test(test_http10_closes),
+        cmocka_unit_test(test_eof_after_requests),
+        cmocka_unit_test(test_timeout_while_reading_408),
+        cmocka_unit_test(test_idle_timeout_closes),
+        cmocka_unit_test(test_expect_continue),
+        cmocka_unit_test(test_input_backpressure),
+        cmocka_unit_test(test_events_stream_gets_events),
+        cmocka_unit_test(test_events_bad_filter_400),
+    };
+    return cmocka_run_group_tests_name("api_conn", tests, NULL, NULL);
+}
