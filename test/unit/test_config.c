@@ -142,6 +142,27 @@ static void test_missing_explicit_file(void **state)
     bt_config_done(&c);
 }
 
+/* The example shipped in contrib/ is a valid configuration. */
+static void test_shipped_example(void **state)
+{
+    const char *src = getenv("BERTH_SRCDIR");
+    char path[4096], *argv[4];
+    struct bt_config c;
+    struct bt_err *err = NULL;
+    enum bt_config_parse what;
+
+    snprintf(path, sizeof(path), "%s/contrib/daemon.json.example", src ? src : ".");
+    argv[0] = "berthd";
+    argv[1] = "--config-file";
+    argv[2] = path;
+    argv[3] = NULL;
+    bt_config_init(&c);
+    if (bt_config_load(&c, 3, argv, &what, &err) < 0)
+        fail_msg("%s: %s", path, err->msg);
+    assert_int_equal(c.labels.n, 1);
+    bt_config_done(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_missing_explicit_file),
+        cmocka_unit_test(test_shipped_example),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -279,6 +279,52 @@ static void test_events_stream_gets_events(void **state)
     assert_int_equal(bt_events_subscribers(d->events), 0);
 }
 
+/* A reader that stops reading: the stream pauses at the high mark, the
+ * subscriber's queue fills, and the daemon drops the connection instead of
+ * buffering without bound or skipping events. */
+static void test_events_slow_reader_disconnected(void **state)
+{
+    struct memconn m;
+    struct bt_daemon *d = memconn_daemon();
+    int i;
+
+    memconn_init(&m, 0);
+    m.hold_writes = true;
+    memconn_feed_str(&m, "GET /events HTTP/1.1\r\n\r\n");
+    assert_int_equal(bt_events_subscribers(d->events), 1);
+    for (i = 0; i < 20000 && !m.closed; i++)
+        bt_events_publish(d->events, "daemon", "reload", "d1", NULL, 0);
+    assert_true(m.closed);
+    assert_true(i > BT_EVENTS_QUEUE_DEFAULT);
+    /* What was written before the stall stays bounded by the high mark. */
+    assert_true(m.out.len < API_STREAM_HIGH_MARK + 4096);
+    assert_int_equal(bt_events_subscribers(d->events), 0);
+    memconn_done(&m);
+}
+
+/* The same reader, draining: nothing is lost and nothing is dropped. */
+static void test_events_reader_that_drains_gets_all(void **state)
+{
+    struct memconn m;
+    struct bt_daemon *d = memconn_daemon();
+    int count = 0;
+
+    memconn_init(&m, 0);
+    m.hold_writes = true;
+    memconn_feed_str(&m, "GET /events?filters=%7B%22event%22%3A%5B%22pause%22%5D%7D HTTP/1.1\r\n\r\n");
+    for (int i = 0; i < 10000; i++) {
+        bt_events_publish(d->events, "container", "pause", "c1", NULL, 0);
+        if (i % 100 == 0)
+            memconn_flush(&m);
+    }
+    memconn_flush(&m);
+    assert_false(m.closed);
+    for (const char *p = m.out.p; (p = strstr(p, "\"Action\":\"pause\"")); p++)
+        count++;
+    assert_int_equal(count, 10000);
+    memconn_done(&m);
+}
+
 static void test_events_bad_filter_400(void **state)
 {
     struct memconn m;
@@ -314,6 +360,8 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_input_backpressure),
         cmocka_unit_test(test_events_stream_gets_events),
+        cmocka_unit_test(test_events_slow_reader_disconnected),
+        cmocka_unit_test(test_events_reader_that_drains_gets_all),
         cmocka_unit_test(test_events_bad_filter_400),
     };
     return cmocka_run_group_tests_name("api_conn", tests, NULL, NULL);
