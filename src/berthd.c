@@ -3,10 +3,25 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "berth/daemon.h"
 #include "berth/log.h"
+
+/* Every API connection and log follower is an fd: allow as many as the
+ * hard limit does, as dockerd does. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            BT_LOG(WARN, "daemon", "cannot raise the open file limit, continuing", "limit=%llu",
+                   (unsigned long long)rl.rlim_max);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -29,6 +44,7 @@ int main(int argc, char **argv)
     bt_log_threshold = d.cfg.log_level;
     /* Clients drop streams all the time: EPIPE is a normal end, not a signal. */
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     r = uv_loop_init(&loop);
     if (r < 0) {
         BT_LOG(ERROR, "daemon", "cannot create the event loop", "err=\"%s\"", uv_strerror(r));

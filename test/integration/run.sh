@@ -21,10 +21,16 @@ if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
     exit 77
 fi
 
+# Absolute paths: the tests run from the test directory.
+BERTH_SRCDIR=$(cd "$BERTH_SRCDIR" && pwd) || exit 99
+BERTH_BUILDDIR=$(cd "$BERTH_BUILDDIR" && pwd) || exit 99
+cd "$BERTH_SRCDIR/test/integration" || exit 99
+
 # The source tree may be read-only (distcheck): no .pyc, no pytest cache.
+# Without path arguments pytest collects this directory (pytest.ini testpaths);
+# `run.sh test_http.py::test_ping_headers` selects one test.
 export PYTHONDONTWRITEBYTECODE=1
-/usr/bin/python3 -m pytest -v -p no:cacheprovider \
-    --rootdir "$BERTH_SRCDIR/test/integration" "$BERTH_SRCDIR/test/integration" "$@"
+/usr/bin/python3 -m pytest -v -p no:cacheprovider "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "FAIL: pytest collected no tests" >&2

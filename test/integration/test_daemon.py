@@ -173,11 +173,11 @@ def test_tcp_loopback(berthd_factory):
     port = _free_port()
     d = berthd_factory(args=["--host", "tcp://127.0.0.1:%d" % port])
     out = subprocess.run(["curl", "-sS", "-i", "--max-time", "5", "http://127.0.0.1:%d/_ping" % port],
-                         capture_output=True, text=True, timeout=10)
+                         capture_output=True, timeout=10)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("HTTP/1.1 200"), out.stdout
-    assert out.stdout.endswith("\r\n\r\nOK"), out.stdout
-    assert "Api-Version: 1.41" in out.stdout
+    assert out.stdout.startswith(b"HTTP/1.1 200"), out.stdout
+    assert out.stdout.endswith(b"\r\n\r\nOK"), out.stdout
+    assert b"\r\nApi-Version: 1.41\r\n" in out.stdout
 
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     c = HttpConn(s)
