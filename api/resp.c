@@ -72,30 +72,64 @@ void api__conn_write_str(struct api_conn *c, const char *s)
         api__conn_write(c, d, strlen(s));
 }
 
+static int buf_puts(struct bt_buf *b, const char *s)
+{
+    return bt_buf_append(b, s, strlen(s));
+}
+
+/* Decimal without printf: this runs for every answer. */
+static int buf_putu(struct bt_buf *b, unsigned long long v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return bt_buf_append(b, d + i, sizeof(d) - i);
+}
+
 /* Status line and the headers every dockerd answer carries. */
 static int head_build(struct bt_buf *b, struct api_conn *c, int status, const char *ctype,
                       long long content_length, bool close)
 {
-    int r = bt_buf_appendf(b,
-                           "HTTP/1.1 %d %s\r\n"
-                           "Api-Version: " BT_API_VERSION "\r\n"
-                           "Docker-Experimental: false\r\n"
-                           "Ostype: linux\r\n"
-                           "Server: Berth/" BT_VERSION " (linux)\r\n"
-                           "Date: %s\r\n",
-                           status, status_text(status), http_date());
-    if (r == 0 && ctype)
-        r = bt_buf_appendf(b, "Content-Type: %s\r\n", ctype);
-    for (size_t i = 0; c && r == 0 && i < c->n_extra_headers; i++)
-        r = bt_buf_appendf(b, "%s: %s\r\n", c->extra_headers[i].key, c->extra_headers[i].value);
-    if (r == 0 && content_length >= 0 && status != 204 && status != 304)
-        r = bt_buf_appendf(b, "Content-Length: %lld\r\n", content_length);
-    if (r == 0 && content_length < 0)
-        r = bt_buf_appendf(b, "Transfer-Encoding: chunked\r\n");
-    if (r == 0 && close)
-        r = bt_buf_appendf(b, "Connection: close\r\n");
-    if (r == 0)
-        r = bt_buf_append(b, "\r\n", 2);
+    static const char common[] = "Api-Version: " BT_API_VERSION "\r\n"
+                                 "Docker-Experimental: false\r\n"
+                                 "Ostype: linux\r\n"
+                                 "Server: Berth/" BT_VERSION " (linux)\r\n"
+                                 "Date: ";
+    int r = bt_buf_reserve(b, 512);
+
+    r = r ?: buf_puts(b, "HTTP/1.1 ");
+    r = r ?: buf_putu(b, (unsigned)status);
+    r = r ?: bt_buf_append(b, " ", 1);
+    r = r ?: buf_puts(b, status_text(status));
+    r = r ?: bt_buf_append(b, "\r\n", 2);
+    r = r ?: bt_buf_append(b, common, sizeof(common) - 1);
+    r = r ?: buf_puts(b, http_date());
+    r = r ?: bt_buf_append(b, "\r\n", 2);
+    if (ctype) {
+        r = r ?: buf_puts(b, "Content-Type: ");
+        r = r ?: buf_puts(b, ctype);
+        r = r ?: bt_buf_append(b, "\r\n", 2);
+    }
+    for (size_t i = 0; c && i < c->n_extra_headers; i++) {
+        r = r ?: buf_puts(b, c->extra_headers[i].key);
+        r = r ?: bt_buf_append(b, ": ", 2);
+        r = r ?: buf_puts(b, c->extra_headers[i].value);
+        r = r ?: bt_buf_append(b, "\r\n", 2);
+    }
+    if (content_length >= 0 && status != 204 && status != 304) {
+        r = r ?: buf_puts(b, "Content-Length: ");
+        r = r ?: buf_putu(b, (unsigned long long)content_length);
+        r = r ?: bt_buf_append(b, "\r\n", 2);
+    }
+    if (content_length < 0)
+        r = r ?: buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    if (close)
+        r = r ?: buf_puts(b, "Connection: close\r\n");
+    r = r ?: bt_buf_append(b, "\r\n", 2);
     if (c) {
         api_pairs_free(c->extra_headers, c->n_extra_headers);
         c->extra_headers = NULL;
@@ -135,7 +169,8 @@ void api_reply(struct api_req *rq, int status, const char *ctype, const void *bo
         return;
     }
     bt_buf_init(&b, 0);
-    if (head_build(&b, c, status, ctype, (long long)len, !rq->keep_alive) < 0 ||
+    if (bt_buf_reserve(&b, 512 + len) < 0 ||
+        head_build(&b, c, status, ctype, (long long)len, !rq->keep_alive) < 0 ||
         (!rq->head && len && bt_buf_append(&b, body, len) < 0)) {
         bt_buf_done(&b);
         api_conn_close(c, false);

@@ -38,6 +38,7 @@ struct srv_conn {
     struct api_conn conn;
     union stream_handle h;
     uv_timer_t timer;
+    uint64_t deadline; /* loop time the connection's timer is for; 0: none */
     uv_shutdown_t shutdown_req;
     unsigned open_handles;
     struct api_server *srv;
@@ -158,19 +159,37 @@ static void t_read_stop(struct api_conn *c)
     (void)uv_read_stop(&sc_of(c)->h.stream);
 }
 
+/* The deadline moves on every request; the uv timer is only restarted when
+ * it would fire too late, so a busy keep-alive connection costs no timer
+ * calls per request. */
 static void on_timer(uv_timer_t *t)
 {
     struct srv_conn *sc = t->data;
+    uint64_t now = uv_now(t->loop);
+
+    if (!sc->deadline)
+        return;
+    if (now < sc->deadline) {
+        uv_timer_start(&sc->timer, on_timer, sc->deadline - now, 0);
+        return;
+    }
+    sc->deadline = 0;
     api_conn_on_timeout(&sc->conn);
 }
 
 static void t_timer(struct api_conn *c, uint64_t ms)
 {
     struct srv_conn *sc = sc_of(c);
-    if (ms)
+    uint64_t now = uv_now(sc->timer.loop);
+
+    if (!ms) {
+        sc->deadline = 0;
+        return;
+    }
+    sc->deadline = now + ms;
+    if (!uv_is_active((uv_handle_t *)&sc->timer) ||
+        uv_timer_get_due_in(&sc->timer) > ms)
         uv_timer_start(&sc->timer, on_timer, ms, 0);
-    else
-        uv_timer_stop(&sc->timer);
 }
 
 static void conn_on_handle_closed(uv_handle_t *h)

@@ -15,7 +15,7 @@ void bt_buf_init(struct bt_buf *b, size_t max)
     b->max = max;
 }
 
-static int buf_reserve(struct bt_buf *b, size_t n)
+int bt_buf_reserve(struct bt_buf *b, size_t n)
 {
     size_t need, cap;
     char *p;
@@ -40,7 +40,7 @@ static int buf_reserve(struct bt_buf *b, size_t n)
 
 int bt_buf_append(struct bt_buf *b, const void *data, size_t n)
 {
-    int r = buf_reserve(b, n);
+    int r = bt_buf_reserve(b, n);
     if (r < 0)
         return r;
     if (n)
@@ -60,7 +60,7 @@ int bt_buf_appendf(struct bt_buf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return -EINVAL;
-    r = buf_reserve(b, (size_t)n);
+    r = bt_buf_reserve(b, (size_t)n);
     if (r < 0)
         return r;
     va_start(ap, fmt);

@@ -18,6 +18,8 @@ void bt_buf_init(struct bt_buf *b, size_t max);
 /* Append n bytes; -ENOBUFS when the cap would be passed (nothing appended), -ENOMEM. */
 int bt_buf_append(struct bt_buf *b, const void *data, size_t n);
 int bt_buf_appendf(struct bt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Make room for n more bytes (same errors as append, nothing appended). */
+int bt_buf_reserve(struct bt_buf *b, size_t n);
 /* Drop the first n bytes. */
 void bt_buf_consume(struct bt_buf *b, size_t n);
 void bt_buf_reset(struct bt_buf *b);
