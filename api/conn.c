@@ -53,28 +53,27 @@ static int on_message_begin(llhttp_t *p)
     return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t len)
+/* URL, header names and values all count toward the header block limit. */
+static int header_part(struct api_conn *c, struct bt_buf *b, const char *at, size_t len)
 {
-    struct api_conn *c = conn_of(p);
-    if (count_header_bytes(c, len) || bt_buf_append(&c->url, at, len) < 0)
+    if (count_header_bytes(c, len) || bt_buf_append(b, at, len) < 0)
         return conn_fail(c, 431, "request header block is larger than 65536 bytes");
     return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    return header_part(conn_of(p), &conn_of(p)->url, at, len);
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-    struct api_conn *c = conn_of(p);
-    if (count_header_bytes(c, len) || bt_buf_append(&c->hname, at, len) < 0)
-        return conn_fail(c, 431, "request header block is larger than 65536 bytes");
-    return 0;
+    return header_part(conn_of(p), &conn_of(p)->hname, at, len);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-    struct api_conn *c = conn_of(p);
-    if (count_header_bytes(c, len) || bt_buf_append(&c->hvalue, at, len) < 0)
-        return conn_fail(c, 431, "request header block is larger than 65536 bytes");
-    return 0;
+    return header_part(conn_of(p), &conn_of(p)->hvalue, at, len);
 }
 
 static int on_header_value_complete(llhttp_t *p)

@@ -351,6 +351,23 @@ static int read_clock(struct bt_sysinfo *si, struct sysinfo_ctx *ctx)
     return 0;
 }
 
+/* opendir with O_CLOEXEC. A missing directory is not an error: *ret = NULL. */
+static int open_dir(const char *path, DIR **ret)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    *ret = NULL;
+    if (fd < 0)
+        return errno_is_absent(errno) ? 0 : -errno;
+    *ret = fdopendir(fd);
+    if (!*ret) {
+        int r = -errno;
+        (void)close(fd);
+        return r;
+    }
+    return 0;
+}
+
 /* Open fds of this very process, so never under ctx->root. The fd we read
  * the directory through is not counted. */
 static int read_nfd(struct bt_sysinfo *si, struct sysinfo_ctx *ctx)
@@ -358,18 +375,13 @@ static int read_nfd(struct bt_sysinfo *si, struct sysinfo_ctx *ctx)
     struct dirent *de;
     char self[16];
     DIR *d;
-    int fd, n = 0;
+    int fd, r, n = 0;
 
     (void)ctx;
-    fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno_is_absent(errno) ? 0 : -errno;
-    d = fdopendir(fd);
-    if (!d) {
-        int r = -errno;
-        (void)close(fd);
+    r = open_dir("/proc/self/fd", &d);
+    if (!d)
         return r;
-    }
+    fd = dirfd(d);
     (void)snprintf(self, sizeof(self), "%d", fd);
     while ((de = readdir(d)))
         if (de->d_name[0] != '.' && strcmp(de->d_name, self) != 0)
@@ -780,19 +792,13 @@ static int statfs_existing(char *path, struct statfs *st)
 static int dir_supports_d_type(const char *path, bool *ret)
 {
     struct dirent *de;
-    int fd, seen = 0;
+    int r, seen = 0;
     DIR *d;
 
     *ret = false;
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno_is_absent(errno) ? 0 : -errno;
-    d = fdopendir(fd);
-    if (!d) {
-        int r = -errno;
-        (void)close(fd);
+    r = open_dir(path, &d);
+    if (!d)
         return r;
-    }
     *ret = true;
     while (seen < DTYPE_SCAN_MAX && (de = readdir(d))) {
         seen++;
