@@ -56,7 +56,7 @@ static void info_done(uv_work_t *w, int status)
     if (api_req_alive(j->rq)) {
         if (status < 0 || j->r < 0) {
             struct bt_err e = {BT_EINTERNAL, 0, j->err ? j->err->msg : "cannot read host facts"};
-            BT_LOG(WARN, "api", "info failed", "err=\"%s\"", e.msg);
+            BT_LOG(WARN, "api", "info failed", "err=\"%s\"", bt_log_q(e.msg));
             api_reply_err(j->rq, &e);
         } else {
             api_reply_json(j->rq, 200, api_json_info(j->rq->daemon, &j->si));

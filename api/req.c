@@ -183,7 +183,7 @@ void api__req_dispatch(struct api_req *rq)
             bt_err_set(&err, BT_EINTERNAL, 0, "internal error");
         if (api_err_status(err) >= 500)
             BT_LOG(WARN, "api", "request failed", "req=%" PRIu64 " method=%s path=\"%s\" err=\"%s\"",
-                   rq->id, rq->method, rq->path, err->msg);
+                   rq->id, rq->method, bt_log_q(rq->path), bt_log_q(err->msg));
         api_reply_err(rq, err);
     }
     api_req_unref(rq);

@@ -141,7 +141,7 @@ static int head_build(struct bt_buf *b, struct api_conn *c, int status, const ch
 static void req_log(struct api_req *rq)
 {
     BT_LOG(DEBUG, "api", "request", "req=%" PRIu64 " method=%s target=\"%s\" status=%d dur_us=%" PRIu64,
-           rq->id, rq->method, rq->target ? rq->target : "", rq->status,
+           rq->id, rq->method, bt_log_q(rq->target), rq->status,
            (uv_hrtime() - rq->start_ns) / 1000);
 }
 

@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 
     bt_config_init(&d.cfg);
     if (bt_config_load(&d.cfg, argc, argv, &what, &err) < 0) {
-        fprintf(stderr, "berthd: %s\n", err ? err->msg : "invalid configuration");
+        BT_LOG(ERROR, "daemon", "start-up failed", "err=\"%s\"",
+               bt_log_q(err ? err->msg : "invalid configuration"));
         bt_config_done(&d.cfg);
         return 1;
     }
@@ -51,7 +52,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (bt_daemon_init(&d, &loop, &err) < 0) {
-        BT_LOG(ERROR, "daemon", "start-up failed", "err=\"%s\"", err ? err->msg : "unknown");
+        BT_LOG(ERROR, "daemon", "start-up failed", "err=\"%s\"", bt_log_q(err ? err->msg : "unknown"));
         rc = 1;
     } else {
         bt_daemon_run(&d);

@@ -140,7 +140,12 @@ int bt_config_apply_json(struct bt_config *c, const char *json, size_t len,
     const cJSON *it;
     int r = 0;
 
-    if (!root || !cJSON_IsObject(root)) {
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = at && at >= json && at <= json + len ? (size_t)(at - json) : len;
+        return bt_err_set(err, BT_EINVAL, 0, "invalid JSON near byte %zu", off);
+    }
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return bt_err_set(err, BT_EINVAL, 0, "not a JSON object");
     }

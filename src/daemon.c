@@ -185,7 +185,7 @@ static void reload_done(uv_work_t *w, int status)
 
     if (status < 0 || j->r < 0) {
         BT_LOG(ERROR, "daemon", "reload failed, keeping the running configuration", "err=\"%s\"",
-               j->err ? j->err->msg : uv_strerror(status));
+               bt_log_q(j->err ? j->err->msg : uv_strerror(status)));
     } else if (!j->d->shutting_down) {
         reload_apply(j->d, &j->next);
         reload_publish(j->d);

@@ -39,6 +39,21 @@ int bt_log_level_parse(const char *s, enum bt_log_level *ret_level)
     return -1;
 }
 
+const char *bt_log_q(const char *s)
+{
+    static __thread char bufs[4][1024];
+    static __thread unsigned next;
+    char *out = bufs[next++ % 4], *o = out;
+
+    for (; s && *s && o < out + sizeof(bufs[0]) - 3; s++) {
+        if (*s == '"' || *s == '\\')
+            *o++ = '\\';
+        *o++ = (unsigned char)*s < 0x20 ? ' ' : *s;
+    }
+    *o = '\0';
+    return out;
+}
+
 void bt_log_write(enum bt_log_level l, const char *module, const char *msg, const char *fields, ...)
 {
     char line[4096];

@@ -26,6 +26,11 @@ const char *bt_log_level_name(enum bt_log_level l);
 void bt_log_write(enum bt_log_level l, const char *module, const char *msg, const char *fields, ...)
     _printf_(4, 5);
 
+/* A value escaped for a quoted logfmt field ("err=\"%s\"", bt_log_q(msg)):
+ * quotes and backslashes get a backslash, control bytes become spaces.
+ * Returns one of a few thread-local buffers: use it inside BT_LOG only. */
+const char *bt_log_q(const char *s);
+
 #define BT_LOG(level, module, msg, ...)                                                            \
     do {                                                                                           \
         if (BT_LOG_##level <= bt_log_threshold)                                                    \

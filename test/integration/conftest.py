@@ -12,6 +12,7 @@ The daemon's stderr goes to a log file that is attached to the report of any
 failing test.
 """
 
+import functools
 import json
 import os
 import re
@@ -58,6 +59,7 @@ def poll_until(predicate, timeout, step=POLL_STEP):
         time.sleep(step)
 
 
+@functools.lru_cache(maxsize=None)
 def berthd_version():
     """The version string printed by `berthd --version`."""
     out = subprocess.run([BERTHD, "--version"], capture_output=True, text=True, timeout=10)
@@ -386,6 +388,15 @@ class Berthd:
         self.returncode = rc
         return rc, self.log()
 
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        """Wait for an exit the test caused; returns the exit code."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("berthd did not exit within %.0fs:\n%s" % (timeout, self.log()))
+        return self.returncode
+
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -532,8 +543,14 @@ class Berthd:
             else:
                 if rc != 0:
                     problems.append("berthd exited with %r after SIGTERM, expected 0" % rc)
-        elif self.proc is not None:
+                else:
+                    for what, path in (("socket", self.sock), ("pidfile", self.pidfile)):
+                        if os.path.exists(path):
+                            problems.append("berthd left its %s %s behind after SIGTERM" % (what, path))
+        elif self.proc is not None and self.returncode is None:
+            # Nobody stopped it: it died during the test.
             self.kill()
+            problems.append("berthd exited by itself during the test (status %r)" % self.proc.returncode)
         return problems
 
 

@@ -4,7 +4,6 @@ and its log format."""
 import grp
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
@@ -58,10 +57,7 @@ def test_sigterm_with_open_connections(berthd):
 
 def test_sigint_also_stops_cleanly(berthd):
     berthd.signal(signal.SIGINT)
-    try:
-        rc = berthd.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("berthd ignored SIGINT for 10s")
+    rc = berthd.wait_exit(10)
     assert rc == 0
     assert not os.path.exists(berthd.sock)
     assert not os.path.exists(berthd.pidfile)
@@ -279,3 +275,22 @@ def test_log_format(berthd_factory):
     bad = [l for l in lines if not LOG_LINE.match(l)]
     assert not bad, "log lines not in logfmt `time=.. level=.. module=.. msg=\"..\"`:\n" + "\n".join(bad)
     assert d.stdout() == "", "berthd wrote to stdout: %r" % d.stdout()[:500]
+
+
+@pytest.mark.parametrize("config,args", [
+    ('{"bogus-key": true}', []),
+    ('{"debug": "yes"}', []),
+    ('{"labels": ["c=d"]}', ["--label", "a=b"]),
+    ('{"debug": true,', []),
+    ("{}", ["--host", "tcp://0.0.0.0:23750"]),
+], ids=["unknown-key", "wrong-type", "flag-and-file", "not-json", "tcp-not-loopback"])
+def test_log_format_startup_errors(berthd_factory, config, args):
+    """Refusals after the command line was parsed are log lines too."""
+    d = berthd_factory(start=False, config=config, args=args)
+    rc, log = d.run_expect_exit()
+    assert rc == 1, log
+    lines = log.splitlines()
+    assert lines, "no message on stderr"
+    bad = [l for l in lines if not LOG_LINE.match(l)]
+    assert not bad, "stderr lines not in logfmt `time=.. level=.. module=.. msg=\"..\"`:\n" + "\n".join(bad)
+    assert any("level=error" in l for l in lines), log

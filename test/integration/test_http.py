@@ -2,10 +2,8 @@
 keep-alive, pipelining, bodies, limits and timeouts."""
 
 import email.utils
-import json
 import resource
 import select
-import socket
 import time
 
 import pytest

@@ -77,7 +77,9 @@ static void test_file_errors(void **state)
     expect_error("{\"labels\":[1]}", NULL, "invalid type for key labels");
     expect_error("{\"max-connections\":1.5}", NULL, "max-connections");
     expect_error("{\"max-connections\":0}", NULL, "max-connections");
-    expect_error("not json", NULL, "not a JSON object");
+    expect_error("not json", NULL, "invalid JSON near byte 0");
+    expect_error("{\"debug\": true,", NULL, "invalid JSON");
+    expect_error("[1]", NULL, "not a JSON object");
     expect_error("{\"log-level\":\"loud\"}", NULL, "log-level");
     expect_error("{\"storage-driver\":\"zfs\"}", NULL, "zfs");
     expect_error("{\"hosts\":[\"tcp://0.0.0.0:2375\"]}", NULL, "loopback");
