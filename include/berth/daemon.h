@@ -21,6 +21,7 @@ struct bt_daemon {
     struct api_server *api;
     int lock_fd;            /* holds the data-root lock for the daemon's life */
     bool shutting_down;
+    uint64_t io_events;     /* bumped by client I/O; the run loop spins while it moves */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t shutdown_timer;
 };
