@@ -21,7 +21,7 @@ nohup ./berthd "$@" >>/var/log/berthd.log 2>&1 &
 pid=$!
 for _ in $(seq 100); do
     if curl -sf --unix-socket "$sock" http://berth/_ping >/dev/null 2>&1; then
-        echo "berthd $(./berthd --version | awk '{print $3}') is running (pid $pid), log in /var/log/berthd.log"
+        echo "berthd $(./berthd --version | sed -n 's/^berthd version \([^,]*\),.*/\1/p') is running (pid $pid), log in /var/log/berthd.log"
         echo "use it with: export DOCKER_HOST=unix://$sock"
         exit 0
     fi

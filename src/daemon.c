@@ -26,7 +26,8 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
     d->started_nano = bt_now_nano();
     if (bt_mkdir_p(c->data_root, 0711) < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "create data root %s", c->data_root);
-    if (bt_mkdir_p(c->exec_root, 0700) < 0)
+    /* 0711: members of the socket group must reach the socket inside. */
+    if (bt_mkdir_p(c->exec_root, 0711) < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "create exec root %s", c->exec_root);
     if (bt_lock_data_root(c->data_root, &d->lock_fd, err) < 0)
         return -1;
