@@ -1,6 +1,11 @@
 #!/bin/sh
-# Replays the committed corpus through the fuzz target (plain build).
+# Replays each fuzz target's committed corpus through it (plain build).
 set -eu
 src=${BERTH_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${BERTH_BUILDDIR:-$src}
-exec "$build/test/fuzz/replay_http" "$src"/test/fuzz/corpus/http/*
+rc=0
+for target in http reference tar; do
+    echo "corpus $target:"
+    "$build/test/fuzz/replay_$target" "$src"/test/fuzz/corpus/$target/* || rc=1
+done
+exit $rc

@@ -1,0 +1,2 @@
+#include <config.h>
+/* Written by its issue-3 owner. */
