@@ -9,6 +9,7 @@
 #include "api/json_system.h"
 #include "berth/daemon.h"
 #include "berth/events.h"
+#include "berth/images.h"
 #include "berth/sysinfo.h"
 #include "berth/version.h"
 
@@ -216,7 +217,7 @@ cJSON *api_json_info(const struct bt_daemon *d, const struct bt_sysinfo *si)
     cJSON_AddNumberToObject(o, "ContainersRunning", 0);
     cJSON_AddNumberToObject(o, "ContainersPaused", 0);
     cJSON_AddNumberToObject(o, "ContainersStopped", 0);
-    cJSON_AddNumberToObject(o, "Images", 0);
+    cJSON_AddNumberToObject(o, "Images", d->images ? (double)stor_images_count(d->images) : 0);
     add_storage(o, d, si);
     add_plugins(o);
     add_cgroup_features(o, si);

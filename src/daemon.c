@@ -12,10 +12,24 @@
 #include "api/api.h"
 #include "berth/daemon.h"
 #include "berth/events.h"
+#include "berth/images.h"
 #include "berth/log.h"
 #include "berth/timeparse.h"
 
 static void daemon_on_signal(uv_signal_t *h, int signum);
+
+static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
+{
+    size_t dropped = 0;
+
+    if (stor_images_open(d->cfg.data_root, &d->images, &dropped, err) < 0)
+        return bt_err_wrap(err, "open the image store");
+    if (dropped)
+        BT_LOG(WARN, "images", "dropped image records whose config is missing or corrupt",
+               "count=%zu", dropped);
+    BT_LOG(DEBUG, "images", "image store loaded", "images=%zu", stor_images_count(d->images));
+    return 0;
+}
 
 int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
 {
@@ -34,6 +48,8 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
     if (bt_daemon_load_id(c->data_root, d->id, sizeof(d->id), err) < 0)
         return -1;
     if (c->pidfile && bt_daemon_write_pidfile(c->pidfile, err) < 0)
+        return -1;
+    if (daemon_open_images(d, err) < 0)
         return -1;
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
     if (!d->events)
@@ -262,6 +278,8 @@ void bt_daemon_done(struct bt_daemon *d)
     d->api = NULL;
     bt_events_free(d->events);
     d->events = NULL;
+    stor_images_free(d->images);
+    d->images = NULL;
     if (d->cfg.pidfile)
         (void)unlink(d->cfg.pidfile);
     if (d->lock_fd >= 0)

@@ -11,6 +11,7 @@
 
 struct bt_events;
 struct api_server;
+struct stor_images;
 
 struct bt_daemon {
     uv_loop_t *loop;
@@ -18,6 +19,7 @@ struct bt_daemon {
     char id[64];            /* persistent engine id (data-root/engine-id) */
     int64_t started_nano;   /* wall clock at start */
     struct bt_events *events;
+    struct stor_images *images;
     struct api_server *api;
     int lock_fd;            /* holds the data-root lock for the daemon's life */
     bool shutting_down;
