@@ -10,6 +10,7 @@
 #include "berth/daemon.h"
 #include "berth/events.h"
 #include "berth/images.h"
+#include "berth/storage.h"
 #include "berth/sysinfo.h"
 #include "berth/version.h"
 
@@ -66,10 +67,11 @@ cJSON *api_json_version(const struct bt_daemon *d, const char *kernel, const cha
     return v;
 }
 
+/* Docker's name for our overlay driver is overlay2. */
 const char *api_storage_driver_name(const struct bt_daemon *d, const struct bt_sysinfo *si)
 {
-    if (d->cfg.storage_driver)
-        return d->cfg.storage_driver;
+    if (d->driver)
+        return strcmp(stor_driver_name(d->driver), "vfs") == 0 ? "vfs" : "overlay2";
     return si->overlay_supported ? "overlay2" : "vfs";
 }
 

@@ -11,7 +11,7 @@ build_pkgs=(
 )
 test_pkgs=(
     libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest curl procps tmux
-    docker-registry skopeo umoci busybox-static
+    docker-registry skopeo umoci busybox-static python3-cryptography
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -317,9 +317,9 @@ static int read_file(const char *path, char **ret, size_t *ret_len, struct bt_er
 static int config_validate(const struct bt_config *c, struct bt_err **err)
 {
     if (c->storage_driver && strcmp(c->storage_driver, "overlay2") != 0 &&
-        strcmp(c->storage_driver, "vfs") != 0)
+        strcmp(c->storage_driver, "overlay") != 0 && strcmp(c->storage_driver, "vfs") != 0)
         return bt_err_set(err, BT_EINVAL, 0, "invalid storage driver \"%s\": berth supports "
-                          "overlay2 and vfs", c->storage_driver);
+                          "overlay2 (overlay) and vfs", c->storage_driver);
     if (c->log_driver && strcmp(c->log_driver, "json-file") != 0 &&
         strcmp(c->log_driver, "none") != 0)
         return bt_err_set(err, BT_EINVAL, 0, "invalid log driver \"%s\": berth supports "

@@ -13,10 +13,35 @@
 #include "berth/daemon.h"
 #include "berth/events.h"
 #include "berth/images.h"
+#include "berth/storage.h"
 #include "berth/log.h"
 #include "berth/timeparse.h"
 
 static void daemon_on_signal(uv_signal_t *h, int signum);
+
+/* Content store, graph driver and layer store (blocking: start-up). */
+static int daemon_open_storage(struct bt_daemon *d, struct bt_err **err)
+{
+    const char *want = d->cfg.storage_driver;
+    _cleanup_free_ char *reason = NULL;
+    size_t dropped = 0;
+
+    if (want && strcmp(want, "overlay2") == 0)
+        want = "overlay";
+    if (stor_content_open(d->cfg.data_root, &d->content, err) < 0 ||
+        stor_driver_open(d->cfg.data_root, want, &d->driver, &reason, err) < 0)
+        return bt_err_wrap(err, "open storage");
+    if (reason)
+        BT_LOG(WARN, "storage", "overlay cannot be used here, falling back to vfs",
+               "reason=\"%s\"", bt_log_q(reason));
+    if (stor_layers_open(d->cfg.data_root, d->driver, &d->layers, &dropped, err) < 0)
+        return bt_err_wrap(err, "open the layer store");
+    if (dropped)
+        BT_LOG(WARN, "storage", "removed broken or unfinished layers", "count=%zu", dropped);
+    BT_LOG(INFO, "storage", "storage ready", "driver=%s layers=%zu", stor_driver_name(d->driver),
+           stor_layers_count(d->layers));
+    return 0;
+}
 
 static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
 {
@@ -49,7 +74,7 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
         return -1;
     if (c->pidfile && bt_daemon_write_pidfile(c->pidfile, err) < 0)
         return -1;
-    if (daemon_open_images(d, err) < 0)
+    if (daemon_open_storage(d, err) < 0 || daemon_open_images(d, err) < 0)
         return -1;
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
     if (!d->events)
@@ -280,6 +305,12 @@ void bt_daemon_done(struct bt_daemon *d)
     d->events = NULL;
     stor_images_free(d->images);
     d->images = NULL;
+    stor_layers_free(d->layers);
+    d->layers = NULL;
+    stor_driver_free(d->driver);
+    d->driver = NULL;
+    stor_content_free(d->content);
+    d->content = NULL;
     if (d->cfg.pidfile)
         (void)unlink(d->cfg.pidfile);
     if (d->lock_fd >= 0)

@@ -256,7 +256,7 @@ int stor_images_remove_ref(struct stor_images *s, const char *ref)
     return 0;
 }
 
-void stor_images_remove(struct stor_images *s, struct stor_image *img)
+void stor_images_detach(struct stor_images *s, struct stor_image *img)
 {
     for (size_t i = 0; i < s->n_refs;) {
         if (s->refs[i].img == img)
@@ -269,9 +269,14 @@ void stor_images_remove(struct stor_images *s, struct stor_image *img)
             continue;
         memmove(&s->imgs[i], &s->imgs[i + 1], (s->n - i - 1) * sizeof(*s->imgs));
         s->n--;
-        stor_image_free(img);
         return;
     }
+}
+
+void stor_images_remove(struct stor_images *s, struct stor_image *img)
+{
+    stor_images_detach(s, img);
+    stor_image_free(img);
 }
 
 size_t stor_images_refs(const struct stor_images *s, const struct stor_image *img, bool digests,

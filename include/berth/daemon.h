@@ -12,6 +12,9 @@
 struct bt_events;
 struct api_server;
 struct stor_images;
+struct stor_content;
+struct stor_driver;
+struct stor_layers;
 
 struct bt_daemon {
     uv_loop_t *loop;
@@ -20,6 +23,10 @@ struct bt_daemon {
     int64_t started_nano;   /* wall clock at start */
     struct bt_events *events;
     struct stor_images *images;
+    struct stor_content *content;
+    struct stor_driver *driver;
+    struct stor_layers *layers;
+    bool images_writing, images_dirty; /* repositories.json write in flight / needed again */
     struct api_server *api;
     int lock_fd;            /* holds the data-root lock for the daemon's life */
     bool shutting_down;

@@ -66,7 +66,9 @@ struct stor_image *stor_images_set_ref(struct stor_images *s, const char *ref,
                                        struct stor_image *img, int64_t now_nano);
 /* Remove one reference; -ENOENT if absent. */
 int stor_images_remove_ref(struct stor_images *s, const char *ref);
-/* Forget an image (its references must be gone). */
+/* Take an image and its references out of the index without freeing it. */
+void stor_images_detach(struct stor_images *s, struct stor_image *img);
+/* Forget an image and its references, and free it. */
 void stor_images_remove(struct stor_images *s, struct stor_image *img);
 /* The references of an image: tags (name:tag) and digests (name@sha256:..),
  * full forms, in insertion order. The array is malloc'd; strings borrowed. */
