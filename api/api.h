@@ -23,6 +23,9 @@ struct api_server;
 #define API_MAX_PARAMS 4
 #define API_MAX_HEADER_BYTES (64 * 1024) /* request line + headers: 431 above */
 #define API_DEFAULT_MAX_BODY (1024 * 1024)
+/* A route whose body is not buffered: the handler runs once the headers are
+ * in and takes the body through on_body / on_body_end. */
+#define API_BODY_STREAM SIZE_MAX
 
 struct api_pair {
     char *key;
@@ -64,6 +67,15 @@ struct api_req {
     void (*on_abort)(struct api_req *rq); /* the client left before the end */
     void (*on_drain)(struct api_req *rq); /* the write backlog fell below the low mark */
     void *ctx;
+
+    /* Streamed bodies (routes with API_BODY_STREAM). on_body gets each piece
+     * as it arrives (return < 0 to drop the rest); on_body_end runs once the
+     * body is complete. Both only while the client is there. */
+    bool body_stream;
+    bool dispatched;
+    bool body_done;
+    int (*on_body)(struct api_req *rq, const char *data, size_t len);
+    void (*on_body_end)(struct api_req *rq);
 };
 
 /* Parameters, query and headers (borrowed strings, NULL when absent). */
@@ -78,6 +90,8 @@ int api_req_json(struct api_req *rq, cJSON **ret, struct bt_err **err);
 
 struct api_req *api_req_ref(struct api_req *rq);
 void api_req_unref(struct api_req *rq);
+/* Stop / resume reading a streamed body from the client (backpressure). */
+void api_req_body_pause(struct api_req *rq, bool pause);
 /* Drop the client's connection now (a stream that cannot go on). */
 void api_req_abort(struct api_req *rq);
 /* True while the client is still there to answer. */

@@ -114,6 +114,15 @@ static int on_headers_complete(llhttp_t *p)
     rq->upgrade = p->upgrade;
     api__req_route(rq);
     max_body = rq->route && rq->route->max_body ? rq->route->max_body : API_DEFAULT_MAX_BODY;
+    if (max_body == API_BODY_STREAM && !rq->bad_target && rq->match == API_MATCH_OK) {
+        /* The handler takes the body as it comes: hand it the request now. */
+        rq->body_stream = true;
+        c->stream_dispatch = true;
+        c->body_discard = false;
+        return HPE_PAUSED;
+    }
+    if (max_body == API_BODY_STREAM)
+        max_body = API_DEFAULT_MAX_BODY;
     bt_buf_init(&rq->body, max_body);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max_body) {
         conn_fail(c, 413, "request body is too large for this endpoint");
@@ -128,6 +137,14 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct api_conn *c = conn_of(p);
+
+    if (!c->rq || c->rq->body_stream) {
+        /* Streamed: straight to the handler; each piece restarts the stall timer. */
+        c->ops->timer(c, c->limits.request_timeout_ms);
+        if (c->rq && !c->body_discard && c->rq->on_body && c->rq->on_body(c->rq, at, len) < 0)
+            c->body_discard = true;
+        return 0;
+    }
     if (bt_buf_append(&c->rq->body, at, len) < 0)
         return conn_fail(c, 413, "request body is too large for this endpoint");
     return 0;
@@ -137,6 +154,8 @@ static int on_message_complete(llhttp_t *p)
 {
     struct api_conn *c = conn_of(p);
 
+    if (!c->rq) /* a streamed request answered before its body ended */
+        return 0;
     c->rq->keep_alive = llhttp_should_keep_alive(p) && !c->rq->upgrade;
     c->state = CONN_HANDLING;
     c->ops->timer(c, 0);
@@ -185,7 +204,7 @@ bool api_conn_idle(const struct api_conn *c)
  * us hold more than API_INPUT_MAX. */
 static void conn_update_reading(struct api_conn *c)
 {
-    bool want = !c->closed && !c->peer_eof && c->in.len < API_INPUT_MAX;
+    bool want = !c->closed && !c->peer_eof && !c->body_paused && c->in.len < API_INPUT_MAX;
     if (want == c->reading)
         return;
     c->reading = want;
@@ -197,6 +216,11 @@ static void conn_update_reading(struct api_conn *c)
 
 static void conn_reject(struct api_conn *c, int status, const char *msg)
 {
+    if (c->rq && c->rq->dispatched) {
+        /* A handler owns the request (streamed body): it learns via on_abort. */
+        api_conn_close(c, false);
+        return;
+    }
     if (c->rq) {
         api_req_unref(c->rq);
         c->rq = NULL;
@@ -219,6 +243,33 @@ static void conn_parse_failed(struct api_conn *c, llhttp_errno_t e)
     conn_reject(c, 400, msg);
 }
 
+/* The parser paused: a streamed-body request whose headers are in, the end
+ * of such a body, or a whole request to answer. */
+static void conn_dispatch(struct api_conn *c)
+{
+    struct api_req *rq = c->rq;
+
+    if (c->stream_dispatch) {
+        c->stream_dispatch = false;
+        c->state = CONN_READING; /* the body still comes */
+        rq->dispatched = true;
+        api_req_ref(rq);
+        api__req_dispatch(rq);
+        api_req_unref(rq);
+        return;
+    }
+    if (!rq)
+        return;
+    if (rq->dispatched) {
+        rq->body_done = true;
+        if (rq->on_body_end && !c->body_discard)
+            rq->on_body_end(rq);
+        return;
+    }
+    rq->dispatched = true;
+    api__req_dispatch(rq);
+}
+
 /* Parse buffered input until a request is complete, then answer it; repeat
  * while the answer finished synchronously. */
 static void conn_process(struct api_conn *c)
@@ -239,7 +290,7 @@ static void conn_process(struct api_conn *c)
         bt_buf_consume(&c->in, (size_t)(llhttp_get_error_pos(&c->parser) - c->in.p));
         if (e == HPE_PAUSED)
             llhttp_resume(&c->parser);
-        api__req_dispatch(c->rq);
+        conn_dispatch(c);
     }
     c->processing = false;
     if (!c->closed && c->peer_eof && c->state == CONN_IDLE && c->in.len == 0)
@@ -320,7 +371,7 @@ static void conn_drop_request(struct api_conn *c)
         return;
     c->rq = NULL;
     rq->conn = NULL;
-    if (!rq->finished && rq->on_abort && c->state == CONN_HANDLING)
+    if (!rq->finished && rq->on_abort && rq->dispatched)
         rq->on_abort(rq);
     api_req_unref(rq);
 }
@@ -360,10 +411,22 @@ void api_conn_on_closed(struct api_conn *c)
     c->n_extra_headers = 0;
 }
 
+void api_req_body_pause(struct api_req *rq, bool pause)
+{
+    struct api_conn *c = rq->conn;
+
+    if (!c || c->body_paused == pause)
+        return;
+    c->body_paused = pause;
+    conn_update_reading(c);
+}
+
 /* Called by resp.c when a request's answer is complete. */
 void api__conn_request_done(struct api_conn *c, struct api_req *rq)
 {
-    bool keep = rq->keep_alive;
+    /* Answered before its streamed body ended: the rest cannot be skipped
+     * safely, so the connection ends with this answer. */
+    bool keep = rq->keep_alive && !(rq->body_stream && !rq->body_done);
 
     if (c->rq != rq)
         return;
@@ -374,6 +437,7 @@ void api__conn_request_done(struct api_conn *c, struct api_req *rq)
         return;
     }
     c->state = CONN_IDLE;
+    c->body_paused = false;
     if (c->limits.idle_timeout_ms)
         c->ops->timer(c, c->limits.idle_timeout_ms);
     conn_process(c);

@@ -8,5 +8,11 @@ int h_ping(struct api_req *rq, struct bt_err **err);
 int h_version(struct api_req *rq, struct bt_err **err);
 int h_info(struct api_req *rq, struct bt_err **err);
 int h_events(struct api_req *rq, struct bt_err **err);
+int h_images_list(struct api_req *rq, struct bt_err **err);
+int h_image_inspect(struct api_req *rq, struct bt_err **err);
+int h_image_history(struct api_req *rq, struct bt_err **err);
+int h_image_tag(struct api_req *rq, struct bt_err **err);
+int h_image_delete(struct api_req *rq, struct bt_err **err);
+int h_images_create(struct api_req *rq, struct bt_err **err);
 
 #endif

@@ -11,6 +11,12 @@ const struct api_route api_routes[] = {
     {"GET", "/version", h_version, 0},
     {"GET", "/info", h_info, 0},
     {"GET", "/events", h_events, 0},
+    {"GET", "/images/json", h_images_list, 0},
+    {"POST", "/images/create", h_images_create, API_BODY_STREAM},
+    {"GET", "/images/{name*}/json", h_image_inspect, 0},
+    {"GET", "/images/{name*}/history", h_image_history, 0},
+    {"POST", "/images/{name*}/tag", h_image_tag, 0},
+    {"DELETE", "/images/{name*}", h_image_delete, 0},
 };
 
 const size_t api_routes_n = ARRAY_SIZE(api_routes);

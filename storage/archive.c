@@ -231,7 +231,7 @@ struct xctx {
     enum stor_whiteout_mode mode;
     struct archive *tar;
     struct chain *chain;
-    const char *entry; /* raw name of the entry at hand, for messages */
+    const char *entry;   /* raw name of the entry at hand, for messages */
     struct pathset done; /* DELETE mode: what this layer created */
     struct dirtime *dirs;
     size_t ndirs, capdirs;
@@ -344,8 +344,8 @@ static int epath_parse(struct xctx *x, const char *raw, const char *what, struct
     memset(ret, 0, sizeof(*ret));
     r = path_clean(raw, &ret->full);
     if (r == -EXDEV)
-        return bt_err_set(x->err, BT_EINVAL, 0, "layer entry " MSG_NAME ": %s climbs out of the layer",
-                          x->entry, what);
+        return bt_err_set(x->err, BT_EINVAL, 0,
+                          "layer entry " MSG_NAME ": %s climbs out of the layer", x->entry, what);
     if (r < 0)
         return entry_fail(x, -r, what);
     slash = strrchr(ret->full, '/');
@@ -406,8 +406,10 @@ static int mkdir_parents(struct xctx *x, const char *dir, int flags)
                 else if (x->mode == STOR_WHITEOUT_DELETE && pathset_add(&x->done, buf) < 0)
                     next = -ENOMEM;
             } else if (errno == EEXIST) {
-                /* Something else is there: a dangling symlink or a race. */
+                /* Something else is there: a symlink to nothing inside the root? */
                 next = resolve_in_root(x->root, buf, O_PATH | O_DIRECTORY);
+                if (next == -ENOENT)
+                    next = -ENOTDIR;
             } else {
                 next = -errno;
             }
@@ -859,8 +861,8 @@ static int opaque_clear(struct xctx *x, int dfd, const char *dir)
         } else if (!pathset_has(&x->done, child)) {
             r = remove_entry(dirfd(d), de->d_name);
         } else {
-            _cleanup_close_ int sub = openat(dirfd(d), de->d_name,
-                                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            _cleanup_close_ int sub =
+                openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0)
                 r = opaque_clear(x, sub, child);
             else if (errno != ENOTDIR && errno != ELOOP)

@@ -792,7 +792,7 @@ const char *stor_driver_name(const struct stor_driver *d)
     return d->ops->name;
 }
 
-enum stor_whiteout stor_driver_whiteout(const struct stor_driver *d)
+enum stor_whiteout_mode stor_driver_whiteout(const struct stor_driver *d)
 {
     return d->ops->whiteout;
 }

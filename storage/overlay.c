@@ -23,6 +23,21 @@
 
 #define LINK_DIR "l"
 
+/* "a/b" and "a/b/c", malloc'd; NULL when out of memory. */
+static char *path_join3(const char *a, const char *b, const char *c)
+{
+    char *p;
+
+    if (c ? asprintf(&p, "%s/%s/%s", a, b, c) < 0 : asprintf(&p, "%s/%s", a, b) < 0)
+        return NULL;
+    return p;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+    return path_join3(a, b, NULL);
+}
+
 static int ovl_init(struct stor_driver *d, struct bt_err **err)
 {
     int r = stor__mkdirat(d->layers_fd, LINK_DIR, 0700);
@@ -234,6 +249,8 @@ static int mount_fsconfig(char *const *lowers, size_t n, const char *upper, cons
     fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
     if (fsfd < 0)
         return errno == ENOSYS ? 1 : bt_err_set(err, BT_EINTERNAL, errno, "open overlay context");
+    if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0)
+        return fc_fail(fsfd, errno, "source", target, err);
     for (size_t i = 0; i < n; i++) {
         if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) == 0)
             continue;
@@ -362,34 +379,43 @@ int stor__overlay_mount_dirs(struct stor_driver *d, char *const *lowers, size_t 
     return mount_legacy(d, lowers, n, upper, work, target, err);
 }
 
+/* rw_dir/upper and rw_dir/work (and an empty lower for an image without layers). */
+static int rw_prepare(const char *rw_dir, bool empty_lower, struct bt_err **err)
+{
+    _cleanup_close_ int fd = open(rw_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r;
+
+    if (fd < 0)
+        return bt_err_set(err, BT_EINTERNAL, errno, "open %s", rw_dir);
+    r = stor__mkdirat(fd, "upper", 0755);
+    if (r == 0)
+        r = stor__mkdirat(fd, "work", 0700);
+    if (r == 0 && empty_lower)
+        r = stor__mkdirat(fd, "empty", 0755);
+    if (r < 0)
+        return bt_err_set(err, BT_EINTERNAL, -r, "prepare writable layer %s", rw_dir);
+    return 0;
+}
+
 static int ovl_mount(struct stor_driver *d, char *const *hexes, size_t n, const char *rw_dir,
                      const char *target, struct bt_err **err)
 {
-    _cleanup_close_ int rw_fd = open(rw_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     _cleanup_free_ char *upper = NULL;
     _cleanup_free_ char *work = NULL;
-    char **lowers = calloc(n ? n : 1, sizeof(char *));
+    char **lowers;
     size_t have = 0;
     int r = -1;
 
+    if (rw_prepare(rw_dir, n == 0, err) < 0)
+        return -1;
+    lowers = calloc(n ? n : 1, sizeof(char *));
     if (!lowers)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "mount overlay");
-    if (rw_fd < 0) {
-        bt_err_set(err, BT_EINTERNAL, errno, "open %s", rw_dir);
-        goto out;
-    }
-    if ((r = stor__mkdirat(rw_fd, "upper", 0755)) < 0 || (r = stor__mkdirat(rw_fd, "work", 0700)) < 0 ||
-        (n == 0 && (r = stor__mkdirat(rw_fd, "empty", 0755)) < 0)) {
-        r = bt_err_set(err, BT_EINTERNAL, -r, "prepare writable layer %s", rw_dir);
-        goto out;
-    }
-    if (asprintf(&upper, "%s/upper", rw_dir) < 0 || asprintf(&work, "%s/work", rw_dir) < 0) {
-        upper = work = NULL;
-        r = bt_err_set(err, BT_EINTERNAL, ENOMEM, "mount overlay");
-        goto out;
-    }
-    if (n == 0 && asprintf(&lowers[have++], "%s/empty", rw_dir) < 0) {
-        lowers[--have] = NULL;
+    upper = path_join(rw_dir, "upper");
+    work = path_join(rw_dir, "work");
+    if (n == 0 && (lowers[0] = path_join(rw_dir, "empty")))
+        have = 1;
+    if (!upper || !work || (n == 0 && !have)) {
         r = bt_err_set(err, BT_EINTERNAL, ENOMEM, "mount overlay");
         goto out;
     }
@@ -403,8 +429,8 @@ static int ovl_mount(struct stor_driver *d, char *const *hexes, size_t n, const 
                            hexes[have]);
             goto out;
         }
-        if (asprintf(&lowers[have], "%s/" LINK_DIR "/%s", d->layers, id) < 0) {
-            lowers[have] = NULL;
+        lowers[have] = path_join3(d->layers, LINK_DIR, id);
+        if (!lowers[have]) {
             r = bt_err_set(err, BT_EINTERNAL, ENOMEM, "mount overlay");
             goto out;
         }
@@ -432,11 +458,12 @@ static int probe_run(struct stor_driver *d, const char *name, int pfd, struct bt
     f = openat(pfd, "l2/probe", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (f < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "create probe file");
-    if (asprintf(&lowers[0], "%s/%s/l1", d->layers, name) < 0 ||
-        asprintf(&lowers[1], "%s/%s/l2", d->layers, name) < 0 ||
-        asprintf(&upper, "%s/%s/upper", d->layers, name) < 0 ||
-        asprintf(&work, "%s/%s/work", d->layers, name) < 0 ||
-        asprintf(&merged, "%s/%s/merged", d->layers, name) < 0) {
+    lowers[0] = path_join3(d->layers, name, "l1");
+    lowers[1] = path_join3(d->layers, name, "l2");
+    upper = path_join3(d->layers, name, "upper");
+    work = path_join3(d->layers, name, "work");
+    merged = path_join3(d->layers, name, "merged");
+    if (!lowers[0] || !lowers[1] || !upper || !work || !merged) {
         bt_err_set(err, BT_EINTERNAL, ENOMEM, "overlay probe");
         goto out;
     }

@@ -52,7 +52,7 @@ int stor__usage_at(int dfd, const char *name, int64_t *ret);
  * one holding diff/ and meta.json), `hex` a chain ID's hex. */
 struct stor_driver_ops {
     const char *name;
-    enum stor_whiteout whiteout;
+    enum stor_whiteout_mode whiteout;
     /* Create the driver's directories. */
     int (*init)(struct stor_driver *d, struct bt_err **err);
     /* Can the driver work on this data root? 0, or -1 and *ret_reason (malloc'd). */

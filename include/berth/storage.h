@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "berth/archive.h"
 #include "berth/digest.h"
 #include "berth/err.h"
 
@@ -103,14 +104,8 @@ void stor_ingest_free(struct stor_ingest *in);
 
 struct stor_driver;
 
-/* How the extractor treats whiteouts (.wh.NAME, .wh..wh..opq) for a driver. */
-enum stor_whiteout {
-    STOR_WHITEOUT_OVERLAY, /* keep them as overlay whiteouts: 0/0 character devices and
-                              trusted.overlay.opaque="y" on opaque directories */
-    STOR_WHITEOUT_DELETE,  /* apply them: the layer directory starts as a full copy of the
-                              parent, so delete what they name (and an opaque dir's content) */
-    STOR_WHITEOUT_MAX,
-};
+/* How the extractor treats whiteouts for a driver: enum stor_whiteout_mode
+ * (berth/archive.h): overlay keeps them as overlay whiteouts, vfs applies them. */
 
 /* POOL. Pick the driver for data_root and create its directories. `name` is the configured
  * driver ("overlay" or "vfs"; NULL or "" to choose): a configured driver that cannot work
@@ -125,7 +120,7 @@ void stor_driver_free(struct stor_driver *d);
 /* ANY. "overlay" or "vfs". */
 const char *stor_driver_name(const struct stor_driver *d);
 /* ANY. */
-enum stor_whiteout stor_driver_whiteout(const struct stor_driver *d);
+enum stor_whiteout_mode stor_driver_whiteout(const struct stor_driver *d);
 
 /* POOL. Mount the rootfs of a layer chain onto `target` (an existing directory).
  * top_chain is the chain ID of the top layer ("sha256:..."; NULL or "" for an image
@@ -218,7 +213,7 @@ int stor_layer_tx_prepare(struct stor_layer_tx *tx, struct bt_err **err);
  * path, and how to treat whiteouts. */
 int stor_layer_tx_fd(const struct stor_layer_tx *tx);
 const char *stor_layer_tx_path(const struct stor_layer_tx *tx);
-enum stor_whiteout stor_layer_tx_whiteout(const struct stor_layer_tx *tx);
+enum stor_whiteout_mode stor_layer_tx_whiteout(const struct stor_layer_tx *tx);
 /* POOL. diff_id is the digest of the uncompressed tar; size its content bytes, or -1 to
  * have the driver measure it. Syncs the content, writes meta.json and renames the layer
  * into place. If the layer already exists the new copy is removed and the existing one

@@ -53,6 +53,17 @@ static void die(const char *what, const char *path)
     abort();
 }
 
+/* out = a + b, or abort. */
+static void join(char *out, size_t cap, const char *a, const char *b)
+{
+    int n = snprintf(out, cap, "%s%s", a, b);
+
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        die("path", a);
+    }
+}
+
 static void make_canary_dir(const char *dir)
 {
     char path[PATH_MAX];
@@ -60,7 +71,7 @@ static void make_canary_dir(const char *dir)
 
     if (mkdir(dir, 0755) < 0)
         die("mkdir", dir);
-    snprintf(path, sizeof(path), "%s/canary", dir);
+    join(path, sizeof(path), dir, "/canary");
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, "canary", 6) != 6)
         die("write", path);
@@ -78,17 +89,40 @@ static void make_fixed_sentinel(void)
         return;
     if (errno != EEXIST && errno != ENOTEMPTY)
         die("rename", tmp);
-    snprintf(canary, sizeof(canary), "%s/canary", tmp);
+    join(canary, sizeof(canary), tmp, "/canary");
     (void)unlink(canary);
     (void)rmdir(tmp);
 }
 
+static void check_listing(const char *dir, const char *a, const char *b);
+
+/* Left by an earlier run: it must still be intact, or that run escaped. */
+static void check_fixed_sentinel(void)
+{
+    char buf[16];
+    int fd = open(SENTINEL "/canary", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+
+    if (fd >= 0)
+        close(fd);
+    if (n != 6 || memcmp(buf, "canary", 6) != 0) {
+        fprintf(stderr,
+                "fuzz_tar: ESCAPE: %s was damaged by an earlier run; "
+                "look at it, then remove it\n",
+                SENTINEL);
+        abort();
+    }
+    check_listing(SENTINEL, "canary", NULL);
+}
+
 static void watch(int i, const char *path)
 {
-    snprintf(fz.w[i].path, sizeof(fz.w[i].path), "%s", path);
+    join(fz.w[i].path, sizeof(fz.w[i].path), path, "");
     if (lstat(path, &fz.w[i].st) < 0)
         die("lstat", path);
 }
+
+static void cleanup(void);
 
 static void setup(void)
 {
@@ -97,16 +131,18 @@ static void setup(void)
     snprintf(fz.base, sizeof(fz.base), "/tmp/berth-fuzz-tar.XXXXXX");
     if (!mkdtemp(fz.base))
         die("mkdtemp", fz.base);
-    snprintf(fz.root, sizeof(fz.root), "%s/root", fz.base);
-    snprintf(path, sizeof(path), "%s/sentinel", fz.base);
+    join(fz.root, sizeof(fz.root), fz.base, "/root");
+    join(path, sizeof(path), fz.base, "/sentinel");
     make_canary_dir(path);
     watch(0, path);
-    snprintf(path, sizeof(path), "%s/sentinel/canary", fz.base);
+    join(path, sizeof(path), fz.base, "/sentinel/canary");
     watch(1, path);
     make_fixed_sentinel();
+    check_fixed_sentinel();
     watch(2, SENTINEL);
     watch(3, SENTINEL "/canary");
     fz.ready = true;
+    atexit(cleanup);
 }
 
 static bool same(const struct stat *a, const struct stat *b)
@@ -153,9 +189,47 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 {
     (void)st;
     (void)ftw;
-    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0)
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* For trees nftw cannot walk: paths past PATH_MAX (through symlinked parents). */
+static int rm_at(int dfd, const char *name)
+{
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int fd, r = 0;
+
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(dfd, name, 0);
+    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || !(d = fdopendir(fd)))
+        return -1;
+    while (r == 0 && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            r = rm_at(dirfd(d), de->d_name);
+    closedir(d);
+    return r < 0 ? r : unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+static void remove_tree(const char *path)
+{
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && rm_at(AT_FDCWD, path) < 0)
         die("remove", path);
-    return 0;
+}
+
+static void cleanup(void)
+{
+    char path[PATH_MAX];
+
+    if (!fz.ready)
+        return;
+    (void)rm_at(AT_FDCWD, fz.root); /* only there after a failed run */
+    join(path, sizeof(path), fz.base, "/sentinel");
+    (void)rm_at(AT_FDCWD, path);
+    (void)rmdir(fz.base);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -184,7 +258,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(src);
     close(dest);
     check_outside();
-    if (nftw(fz.root, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
-        die("nftw", fz.root);
+    remove_tree(fz.root);
     return 0;
 }

@@ -68,13 +68,13 @@ struct xa {
 
 struct ent {
     const char *path;
-    mode_t type;  /* AE_IFREG when 0 */
-    mode_t perm;  /* 0644, or 0755 for directories, when 0 */
+    mode_t type; /* AE_IFREG when 0 */
+    mode_t perm; /* 0644, or 0755 for directories, when 0 */
     la_int64_t uid, gid;
     time_t mtime; /* T0 when 0 */
     long mtime_nsec;
     const char *data;
-    size_t size;  /* strlen(data) when 0 */
+    size_t size;          /* strlen(data) when 0 */
     const char *link;     /* symlink target */
     const char *hardlink; /* hard link target */
     unsigned maj, min;
@@ -440,17 +440,35 @@ static const struct vfs_cap_data cap = {
 static void build_full(struct tbuf *t)
 {
     make_big();
-    TAR(t, {.path = "d/", .type = AE_IFDIR, .perm = 0750, .uid = 1000, .gid = 1001,
-            .mtime = 1000000000, .mtime_nsec = 123456789,
-            .xattrs = {{"user.dir", "1"}}},
-        {.path = "d/f", .perm = 04755, .uid = 1, .gid = 2, .mtime = 1234567890,
-         .mtime_nsec = 500000000, .data = "hello\n",
-         .xattrs = {{"user.foo", "bar"},
-                    {"security.capability", (const char *)&cap, sizeof(cap)},
-                    {"trusted.evil", "1"},
-                    {"user.overlay.opaque", "y"}}},
+    TAR(t,
+        {.path = "d/",
+         .type = AE_IFDIR,
+         .perm = 0750,
+         .uid = 1000,
+         .gid = 1001,
+         .mtime = 1000000000,
+         .mtime_nsec = 123456789,
+         .xattrs = {{.name = "user.dir", .value = "1"}}},
+        {.path = "d/f",
+         .perm = 04755,
+         .uid = 1,
+         .gid = 2,
+         .mtime = 1234567890,
+         .mtime_nsec = 500000000,
+         .data = "hello\n",
+         .xattrs = {{.name = "user.foo", .value = "bar"},
+                    {.name = "security.capability",
+                     .value = (const char *)&cap,
+                     .len = sizeof(cap)},
+                    {.name = "trusted.evil", .value = "1"},
+                    {.name = "user.overlay.opaque", .value = "y"}}},
         {.path = "d/h", .hardlink = "d/f"},
-        {.path = "d/s", .type = AE_IFLNK, .perm = 0777, .link = "f", .uid = 5, .gid = 6,
+        {.path = "d/s",
+         .type = AE_IFLNK,
+         .perm = 0777,
+         .link = "f",
+         .uid = 5,
+         .gid = 6,
          .mtime = 1111111111},
         {.path = "abs", .type = AE_IFLNK, .perm = 0777, .link = "/etc/passwd"},
         {.path = "dev/", .type = AE_IFDIR},
@@ -684,6 +702,44 @@ static void test_bad_uid(void **state)
     free(t.p);
 }
 
+/* A sparse file: data where the map says, holes elsewhere, the size kept. */
+static void test_sparse(void **state)
+{
+    struct fx *fx = *state;
+    struct tbuf t = {0};
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    const size_t size = 1 << 20;
+    char *content = calloc(1, size);
+    struct stat st;
+
+    assert_non_null(content);
+    memset(content + 8192, 'a', 4096);
+    content[size - 1] = 'z';
+    archive_write_set_format_pax_restricted(a);
+    archive_write_open(a, &t, NULL, tbuf_on_write, NULL);
+    archive_entry_set_pathname(e, "sparse");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t)size);
+    archive_entry_sparse_add_entry(e, 8192, 4096);
+    archive_entry_sparse_add_entry(e, (la_int64_t)size - 512, 512);
+    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+    /* The writer takes the whole content and stores only the mapped parts. */
+    assert_int_equal(archive_write_data(a, content, size), (la_ssize_t)size);
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+    archive_entry_free(e);
+    assert_true(t.len < 32768);
+
+    expect_ok(fx->destfd, &t, STOR_WHITEOUT_OVERLAY, NULL);
+    assert_content(fx->destfd, "sparse", content, size);
+    st = lst(fx->destfd, "sparse");
+    assert_true(st.st_blocks * 512 < (blkcnt_t)size / 4);
+    free(content);
+    free(t.p);
+}
+
 /* ---- merging into existing content -------------------------------------------- */
 
 static void test_merge_and_replace(void **state)
@@ -703,13 +759,10 @@ static void test_merge_and_replace(void **state)
     write_file_at(dfd, "same", "old content, longer than the new one");
 
     TAR(&t, {.path = "d/", .type = AE_IFDIR, .perm = 0755, .uid = 9},
-        {.path = "d/new", .data = "new"},
-        {.path = "f2d/", .type = AE_IFDIR},
-        {.path = "f2d/in", .data = "in"},
-        {.path = "d2f", .data = "now a file"},
+        {.path = "d/new", .data = "new"}, {.path = "f2d/", .type = AE_IFDIR},
+        {.path = "f2d/in", .data = "in"}, {.path = "d2f", .data = "now a file"},
         {.path = "l2f", .data = "no longer a link"},
-        {.path = "l2d/", .type = AE_IFDIR, .perm = 0711},
-        {.path = "same", .data = "new"});
+        {.path = "l2d/", .type = AE_IFDIR, .perm = 0711}, {.path = "same", .data = "new"});
     expect_ok(dfd, &t, STOR_WHITEOUT_DELETE, NULL);
     free(t.p);
 
@@ -735,17 +788,14 @@ static void test_whiteout_overlay(void **state)
     int dfd = fx->destfd;
     struct tbuf t;
 
-    TAR(&t, {.path = "a/", .type = AE_IFDIR},
-        {.path = "a/.wh.gone"},
-        {.path = ".wh.top"},
-        {.path = "o/", .type = AE_IFDIR},
-        {.path = "o/before", .data = "b"},
-        {.path = "o/.wh..wh..opq"},
-        {.path = "o/after", .data = "a"},
+    TAR(&t, {.path = "a/", .type = AE_IFDIR}, {.path = "a/.wh.gone"}, {.path = ".wh.top"},
+        {.path = "o/", .type = AE_IFDIR}, {.path = "o/before", .data = "b"},
+        {.path = "o/.wh..wh..opq"}, {.path = "o/after", .data = "a"},
         {.path = "implicit/.wh..wh..opq"},
-        {.path = "fake/", .type = AE_IFDIR, .xattrs = {{"trusted.overlay.opaque", "y"}}},
-        {.path = ".wh..wh.plnk/123", .data = "aufs"},
-        {.path = ".wh..wh.aufs"});
+        {.path = "fake/",
+         .type = AE_IFDIR,
+         .xattrs = {{.name = "trusted.overlay.opaque", .value = "y"}}},
+        {.path = ".wh..wh.plnk/123", .data = "aufs"}, {.path = ".wh..wh.aufs"});
     expect_ok(dfd, &t, STOR_WHITEOUT_OVERLAY, NULL);
     free(t.p);
 
@@ -783,12 +833,8 @@ static void test_whiteout_delete(void **state)
     write_file_at(dfd, "a/keep2", "x");
     assert_int_equal(symlinkat(fx->sentinel, dfd, "linkgone"), 0);
 
-    TAR(&t, {.path = ".wh.gone"},
-        {.path = ".wh.gonedir"},
-        {.path = "a/.wh.gone2"},
-        {.path = ".wh.missing"},
-        {.path = "nodir/.wh.x"},
-        {.path = ".wh.linkgone"});
+    TAR(&t, {.path = ".wh.gone"}, {.path = ".wh.gonedir"}, {.path = "a/.wh.gone2"},
+        {.path = ".wh.missing"}, {.path = "nodir/.wh.x"}, {.path = ".wh.linkgone"});
     expect_ok(dfd, &t, STOR_WHITEOUT_DELETE, NULL);
     free(t.p);
 
@@ -822,14 +868,10 @@ static void test_opaque_delete_order(void **state)
     assert_int_equal(mkdirat(dfd, "other", 0755), 0);
     write_file_at(dfd, "other/keep", "x");
 
-    TAR(&t, {.path = "o/", .type = AE_IFDIR},
-        {.path = "o/new_before", .data = "1"},
-        {.path = "o/sub/", .type = AE_IFDIR},
-        {.path = "o/sub/new2", .data = "2"},
-        {.path = "o/implicit/f", .data = "3"},
-        {.path = "o/.wh..wh..opq"},
-        {.path = "o/new_after", .data = "4"},
-        {.path = "o/newdir/x", .data = "5"});
+    TAR(&t, {.path = "o/", .type = AE_IFDIR}, {.path = "o/new_before", .data = "1"},
+        {.path = "o/sub/", .type = AE_IFDIR}, {.path = "o/sub/new2", .data = "2"},
+        {.path = "o/implicit/f", .data = "3"}, {.path = "o/.wh..wh..opq"},
+        {.path = "o/new_after", .data = "4"}, {.path = "o/newdir/x", .data = "5"});
     expect_ok(dfd, &t, STOR_WHITEOUT_DELETE, NULL);
     free(t.p);
 
@@ -922,8 +964,7 @@ static void test_hostile_symlink_out(void **state)
     TAR(&t, {.path = "evil2", .type = AE_IFLNK, .link = fx->sentinel},
         {.path = "evil2/", .type = AE_IFDIR, .perm = 0777, .uid = 1234},
         {.path = "evil3", .type = AE_IFLNK, .link = "../sentinel/canary"},
-        {.path = "evil3", .data = "escaped"},
-        {.path = "evil4", .type = AE_IFLNK, .link = "/"},
+        {.path = "evil3", .data = "escaped"}, {.path = "evil4", .type = AE_IFLNK, .link = "/"},
         {.path = "evil4/f", .data = "confined"});
     expect_ok(fx->destfd, &t, STOR_WHITEOUT_OVERLAY, NULL);
     free(t.p);
@@ -944,8 +985,7 @@ static void test_hostile_symlink_dotdot(void **state)
             {.path = "up/x", .data = "confined"},
             {.path = "d/up2", .type = AE_IFLNK, .link = "../../../.."},
             {.path = "d/up2/sentinel/.wh..wh..opq"},
-            {.path = "d/up2/sentinel/canary", .data = "confined"},
-            {.path = "up/.wh.x"});
+            {.path = "d/up2/sentinel/canary", .data = "confined"}, {.path = "up/.wh.x"});
         expect_ok(fx->destfd, &t, m, NULL);
         free(t.p);
         if (m == STOR_WHITEOUT_OVERLAY)
@@ -1225,6 +1265,7 @@ int main(void)
         T(test_empty_and_trailing),
         T(test_root_entry),
         T(test_name_bytes),
+        T(test_sparse),
         T(test_bad_uid),
         T(test_merge_and_replace),
         T(test_whiteout_overlay),

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -32,6 +33,7 @@ struct fixture {
     char path[512];
     struct stor_content *cs;
     unsigned char *big;
+    int fds; /* open at setup */
     char big_digest[BT_DIGEST_STR_LEN + 1];
 };
 
@@ -41,6 +43,21 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
     (void)flag;
     (void)ftw;
     return remove(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Open fds of this process: a fixture checks it ends with no more than it began with. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the one opendir holds */
 }
 
 static int setup(void **state)
@@ -67,6 +84,7 @@ static int setup(void **state)
         f->big[i] = (unsigned char)(x >> 16);
     }
     bt_sha256_digest(f->big, BIG_LEN, f->big_digest);
+    f->fds = count_fds();
     *state = f;
     return 0;
 }
@@ -77,9 +95,18 @@ static int teardown(void **state)
 
     if (!f)
         return 0;
+    int fds;
+
     stor_content_free(f->cs);
+    f->cs = NULL;
+    fds = count_fds();
     (void)nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
     free(f->big);
+    if (fds > f->fds) {
+        fprintf(stderr, "fd leak: %d open after the test, %d before\n", fds, f->fds);
+        free(f);
+        return -1;
+    }
     free(f);
     return 0;
 }

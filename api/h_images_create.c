@@ -1,0 +1,98 @@
+/* POST /images/create: pull (fromImage) or import (fromSrc). */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "api/progress.h"
+#include "berth/daemon.h"
+#include "berth/image_import.h"
+
+/* ---- import ------------------------------------------------------------- */
+
+static int import_on_body(struct api_req *rq, const char *data, size_t len)
+{
+    _cleanup_err_ struct bt_err *err = NULL;
+
+    if (bt_import_write(rq->ctx, data, len, &err) < 0) {
+        bt_import_cancel(rq->ctx);
+        rq->ctx = NULL;
+        rq->on_abort = NULL;
+        api_reply_err(rq, err);
+        return -1;
+    }
+    return 0;
+}
+
+static void import_finished(void *arg, const char *image_id, struct bt_err *err)
+{
+    struct api_req *rq = arg;
+
+    if (api_req_alive(rq)) {
+        if (err) {
+            api_progress_error(rq, err->msg);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "status", image_id);
+            api_stream_json_line(rq, o);
+        }
+        api_stream_end(rq);
+    }
+    api_req_unref(rq);
+}
+
+static void import_on_body_end(struct api_req *rq)
+{
+    struct bt_import *imp = rq->ctx;
+
+    rq->on_abort = NULL; /* from here on the import completes without the client */
+    rq->ctx = NULL;
+    api_stream_begin(rq, 200, "application/json");
+    bt_import_finish(imp, import_finished, api_req_ref(rq));
+}
+
+static void import_on_abort(struct api_req *rq)
+{
+    if (rq->ctx)
+        bt_import_cancel(rq->ctx);
+    rq->ctx = NULL;
+}
+
+static int images_import(struct api_req *rq, struct bt_err **err)
+{
+    const char *src = api_req_query(rq, "fromSrc");
+    struct bt_strv changes = {0};
+    struct bt_import *imp;
+    int r;
+
+    if (strcmp(src, "-") != 0)
+        return bt_err_set(err, BT_ENOTIMPL, 0, "importing from a URL is not supported: send the "
+                          "archive in the request body (fromSrc=-)");
+    for (size_t i = 0; i < rq->n_query; i++)
+        if (strcmp(rq->query[i].key, "changes") == 0 && *rq->query[i].value)
+            bt_strv_push(&changes, rq->query[i].value);
+    r = bt_import_begin(rq->daemon, api_req_query(rq, "repo"), api_req_query(rq, "tag"),
+                        api_req_query(rq, "message"), &changes, &imp, err);
+    bt_strv_done(&changes);
+    if (r < 0)
+        return -1;
+    rq->ctx = imp;
+    rq->on_body = import_on_body;
+    rq->on_body_end = import_on_body_end;
+    rq->on_abort = import_on_abort;
+    return 0;
+}
+
+int h_images_create(struct api_req *rq, struct bt_err **err)
+{
+    const char *from_src = api_req_query(rq, "fromSrc");
+    const char *from_image = api_req_query(rq, "fromImage");
+
+    if (from_src && *from_src)
+        return images_import(rq, err);
+    if (!from_image || !*from_image)
+        return bt_err_set(err, BT_EINVAL, 0, "either fromImage or fromSrc is required");
+    return bt_err_set(err, BT_ENOTIMPL, 0, "pulling images is not available yet");
+}
