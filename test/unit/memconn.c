@@ -1,11 +1,14 @@
 #include <config.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "berth/daemon.h"
 #include "berth/events.h"
+#include "berth/images.h"
+#include "berth/storage.h"
 #include "test/unit/memconn.h"
 
 static struct memconn *mc_of(struct api_conn *c)
@@ -55,6 +58,35 @@ static const struct api_conn_ops mem_ops = {
     .close = m_close,
 };
 
+/* Real stores on a private data root (vfs: no mounts), so image routes run
+ * for real. Removed at exit. */
+static char data_root[64];
+
+static void storage_cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "memconn: could not remove %s\n", data_root);
+}
+
+static void memconn_storage(struct bt_daemon *d)
+{
+    size_t dropped;
+
+    snprintf(data_root, sizeof(data_root), "/tmp/berth-memconn-XXXXXX");
+    if (!mkdtemp(data_root))
+        abort();
+    atexit(storage_cleanup);
+    free(d->cfg.data_root);
+    d->cfg.data_root = strdup(data_root);
+    if (stor_content_open(data_root, &d->content, NULL) < 0 ||
+        stor_driver_open(data_root, "vfs", &d->driver, NULL, NULL) < 0 ||
+        stor_layers_open(data_root, d->driver, &d->layers, &dropped, NULL) < 0 ||
+        stor_images_open(data_root, &d->images, &dropped, NULL) < 0)
+        abort();
+}
+
 struct bt_daemon *memconn_daemon(void)
 {
     static struct bt_daemon d;
@@ -66,6 +98,7 @@ struct bt_daemon *memconn_daemon(void)
         bt_config_init(&d.cfg);
         d.events = bt_events_new(BT_EVENTS_RING_DEFAULT);
         memcpy(d.id, "00000000-0000-4000-8000-000000000000", 37);
+        memconn_storage(&d);
     }
     return &d;
 }

@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 #include <cmocka.h>
 
 #include "berth/daemon.h"
@@ -325,6 +327,78 @@ static void test_events_reader_that_drains_gets_all(void **state)
     memconn_done(&m);
 }
 
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* A streamed body (docker import): sent in chunks across many reads, spooled,
+ * extracted on the pool; the image then lists. */
+static void test_import_streamed_body(void **state)
+{
+    struct memconn m;
+    char dir[] = "/tmp/berth-import-XXXXXX", cmd[256], head[256];
+    size_t len, off = 0;
+    char *tar;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd), "mkdir %s/root && echo hi > %s/root/hello && tar -C %s/root -czf "
+             "%s/r.tgz .", dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/r.tgz", dir);
+    tar = read_file(cmd, &len);
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "POST /v1.41/images/create?fromSrc=-&repo=imp%3Av1&changes=CMD+%5B%22sh%22%5D"
+                         " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    while (off < len) {
+        size_t n = len - off < 100 ? len - off : 100;
+        snprintf(head, sizeof(head), "%zx\r\n", n);
+        memconn_feed_str(&m, head);
+        memconn_feed(&m, tar + off, n);
+        memconn_feed_str(&m, "\r\n");
+        off += n;
+    }
+    memconn_feed_str(&m, "0\r\n\r\n");
+    uv_run(memconn_daemon()->loop, UV_RUN_DEFAULT);
+    assert_non_null(strstr(m.out.p, "{\"status\":\"sha256:"));
+    memconn_feed_str(&m, "GET /images/json HTTP/1.1\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "\"RepoTags\":[\"imp:v1\"]"));
+    memconn_feed_str(&m, "DELETE /images/imp:v1 HTTP/1.1\r\n\r\n");
+    uv_run(memconn_daemon()->loop, UV_RUN_DEFAULT);
+    assert_non_null(strstr(m.out.p, "{\"Untagged\":\"imp:v1\"}"));
+    assert_false(m.closed);
+    memconn_done(&m);
+    free(tar);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A bad change is refused before any body byte is read, and the connection,
+ * whose body was not consumed, closes after the answer. */
+static void test_import_bad_change(void **state)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, "POST /images/create?fromSrc=-&changes=FROB+x HTTP/1.1\r\nContent-Length: 5"
+                         "\r\n\r\n");
+    assert_non_null(strstr(m.out.p, "HTTP/1.1 400 "));
+    assert_non_null(strstr(m.out.p, "FROB is not a valid change command"));
+    assert_true(m.closed);
+    memconn_done(&m);
+}
+
 static void test_events_bad_filter_400(void **state)
 {
     struct memconn m;
@@ -363,6 +437,8 @@ int main(void)
         cmocka_unit_test(test_events_slow_reader_disconnected),
         cmocka_unit_test(test_events_reader_that_drains_gets_all),
         cmocka_unit_test(test_events_bad_filter_400),
+        cmocka_unit_test(test_import_streamed_body),
+        cmocka_unit_test(test_import_bad_change),
     };
     return cmocka_run_group_tests_name("api_conn", tests, NULL, NULL);
 }

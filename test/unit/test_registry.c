@@ -1415,7 +1415,7 @@ static void test_basic_auth(void **state)
 
 static EVP_PKEY *tok_key;
 static char *tok_x5c;
-static int token_requests;
+static int token_requests, refreshes;
 static uint64_t fake_now_ms = 1000;
 
 static char *b64(const unsigned char *in, size_t n, bool url)
@@ -1552,7 +1552,16 @@ static void token_handler(struct srv *s, const char *req, struct bt_buf *resp)
     }
     authed = auth != NULL;
     free(good);
-    line = strndup(req + 4, strcspn(req + 4, " "));
+    if (strncmp(req, "POST ", 5) == 0) {
+        /* OAuth refresh: the form is the body, the refresh token the password. */
+        const char *body = strstr(req, "\r\n\r\n") + 4;
+        line = NULL;
+        assert_true(asprintf(&line, "?%s", body) > 0);
+        authed = strstr(body, "grant_type=refresh_token") &&
+                 strstr(body, "refresh_token=refresh-for-berth");
+        refreshes++;
+    } else
+        line = strndup(req + 4, strcspn(req + 4, " "));
     q = strchr(line, '?');
     for (tok = q ? q + 1 : NULL; tok; tok = next) {
         next = strchr(tok, '&');
@@ -1681,6 +1690,15 @@ static void test_token_auth(void **state)
     assert_non_null(r.err);
     assert_string_equal(r.err->msg, "unauthorized: incorrect username or password");
     res_done(&r);
+
+    /* An identity token is exchanged at the realm (POST, grant_type=refresh_token). */
+    {
+        struct bt_reg_creds idt = {.identitytoken = "refresh-for-berth"};
+        get_manifest(c, target(h, "tok/app", &idt), "v1", &r);
+        check_manifest(&r);
+        res_done(&r);
+        assert_int_equal(refreshes, 1);
+    }
 
     close_client(c);
     srv_stop(ts);
