@@ -9,6 +9,8 @@
 #include "api/progress.h"
 #include "berth/daemon.h"
 #include "berth/image_import.h"
+#include "berth/pull.h"
+#include "berth/registry.h"
 
 /* ---- import ------------------------------------------------------------- */
 
@@ -85,6 +87,75 @@ static int images_import(struct api_req *rq, struct bt_err **err)
     return 0;
 }
 
+/* ---- pull --------------------------------------------------------------- */
+
+static void pull_on_message(void *arg, const struct bt_pull_msg *m)
+{
+    struct api_req *rq = arg;
+
+    if (!rq->streaming)
+        api_stream_begin(rq, 200, "application/json");
+    api_progress_write(rq, m->status, m->id, m->detail, (int64_t)m->current, (int64_t)m->total);
+}
+
+static void pull_on_done(void *arg, bool started, const struct bt_err *err)
+{
+    struct api_req *rq = arg;
+
+    rq->ctx = NULL;
+    rq->on_abort = NULL;
+    if (api_req_alive(rq)) {
+        if (err && !rq->streaming) {
+            api_reply_err(rq, err);
+        } else {
+            if (!rq->streaming)
+                api_stream_begin(rq, 200, "application/json");
+            if (err)
+                api_progress_error(rq, err->msg);
+            api_stream_end(rq);
+        }
+    }
+    api_req_unref(rq);
+}
+
+static void pull_on_abort(struct api_req *rq)
+{
+    struct bt_pull *p = rq->ctx;
+
+    rq->ctx = NULL;
+    if (p)
+        bt_pull_cancel(p);
+    api_req_unref(rq); /* the pull's reference */
+}
+
+static int images_pull(struct api_req *rq, struct bt_err **err)
+{
+    struct bt_reg_creds *creds = NULL;
+    const char *auth = api_req_header(rq, "X-Registry-Auth");
+    struct bt_pull_opts o = {
+        .image = api_req_query(rq, "fromImage"),
+        .tag = api_req_query(rq, "tag"),
+        .platform = api_req_query(rq, "platform"),
+    };
+    struct bt_pull_cb cb = {pull_on_message, pull_on_done, rq};
+    struct bt_pull *p;
+    int r;
+
+    if (auth && *auth && bt_reg_creds_decode(auth, &creds, err) < 0)
+        return -1;
+    o.creds = creds;
+    api_req_ref(rq);
+    r = bt_pull_start(rq->daemon, &o, &cb, &p, err);
+    bt_reg_creds_free(creds);
+    if (r < 0) {
+        api_req_unref(rq);
+        return -1;
+    }
+    rq->ctx = p;
+    rq->on_abort = pull_on_abort;
+    return 0;
+}
+
 int h_images_create(struct api_req *rq, struct bt_err **err)
 {
     const char *from_src = api_req_query(rq, "fromSrc");
@@ -94,5 +165,5 @@ int h_images_create(struct api_req *rq, struct bt_err **err)
         return images_import(rq, err);
     if (!from_image || !*from_image)
         return bt_err_set(err, BT_EINVAL, 0, "either fromImage or fromSrc is required");
-    return bt_err_set(err, BT_ENOTIMPL, 0, "pulling images is not available yet");
+    return images_pull(rq, err);
 }

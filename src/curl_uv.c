@@ -19,13 +19,13 @@ struct cu_sock {
 struct bt_curl_uv {
     uv_loop_t *loop;
     CURLM *multi;
-    uv_timer_t timer;            /* curl's timeout; never run from inside a curl callback */
-    struct cu_sock *socks;       /* sockets being watched */
-    struct bt_curl_xfer *xfers;  /* transfers added and not finished */
-    unsigned open_handles;       /* uv handles not yet through their close callback */
-    unsigned busy;               /* depth of calls into curl_multi_socket_action */
-    bool closing;                /* bt_curl_uv_close() was called */
-    bool closed;                 /* the multi is gone and the handles are closing */
+    uv_timer_t timer;           /* curl's timeout; never run from inside a curl callback */
+    struct cu_sock *socks;      /* sockets being watched */
+    struct bt_curl_xfer *xfers; /* transfers added and not finished */
+    unsigned open_handles;      /* uv handles not yet through their close callback */
+    unsigned busy;              /* depth of calls into curl_multi_socket_action */
+    bool closing;               /* bt_curl_uv_close() was called */
+    bool closed;                /* the multi is gone and the handles are closing */
     bt_curl_uv_closed_fn closed_cb;
     void *closed_data;
 };

@@ -14,6 +14,8 @@
 #include "berth/events.h"
 #include "berth/images.h"
 #include "berth/storage.h"
+#include "berth/blob_fetch.h"
+#include "berth/registry.h"
 #include "berth/log.h"
 #include "berth/timeparse.h"
 
@@ -56,6 +58,26 @@ static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
     return 0;
 }
 
+/* The registry client follows insecure-registries and registry-mirrors. */
+static int daemon_open_registry(struct bt_daemon *d, struct bt_err **err)
+{
+    struct bt_registry_config rc = {0};
+
+    rc.insecure = (const char *const *)d->cfg.insecure_registries.v;
+    rc.n_insecure = d->cfg.insecure_registries.n;
+    rc.mirrors = (const char *const *)d->cfg.registry_mirrors.v;
+    rc.n_mirrors = d->cfg.registry_mirrors.n;
+    return bt_registry_new(d->loop, &rc, &d->registry, err);
+}
+
+static void daemon_close_registry(struct bt_daemon *d)
+{
+    bt_blob_fetch_shutdown(d);
+    if (d->registry)
+        bt_registry_close(d->registry, NULL, NULL);
+    d->registry = NULL;
+}
+
 int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
 {
     const struct bt_config *c = &d->cfg;
@@ -79,6 +101,8 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
     if (!d->events)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "events");
+    if (daemon_open_registry(d, err) < 0)
+        return -1;
     uv_signal_init(loop, &d->sig_term);
     uv_signal_init(loop, &d->sig_int);
     uv_signal_init(loop, &d->sig_hup);
@@ -100,8 +124,11 @@ static void close_if_open(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+static void daemon_close_registry(struct bt_daemon *d);
+
 static void daemon_close_handles(struct bt_daemon *d)
 {
+    daemon_close_registry(d);
     close_if_open((uv_handle_t *)&d->sig_term);
     close_if_open((uv_handle_t *)&d->sig_int);
     close_if_open((uv_handle_t *)&d->sig_hup);

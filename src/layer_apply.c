@@ -16,6 +16,7 @@ struct apply_job {
     struct bt_daemon *d;
     struct stor_layer_tx *tx;
     int fd;
+    char blob[BT_DIGEST_STR_LEN + 1]; /* open this blob in the job when fd < 0 */
     char expected[BT_DIGEST_STR_LEN + 1];
     struct stor_extract_result res;
     struct bt_layer_applied out;
@@ -29,6 +30,8 @@ static void apply_work(void *arg)
     struct apply_job *j = arg;
     enum stor_whiteout_mode mode;
 
+    if (j->fd < 0 && stor_content_open_blob(j->d->content, j->blob, &j->fd, NULL, &j->err) < 0)
+        return;
     if (stor_layer_tx_prepare(j->tx, &j->err) < 0)
         return;
     mode = stor_layer_tx_whiteout(j->tx);
@@ -60,36 +63,56 @@ static void apply_done(void *arg, bool ran)
     }
     j->cb(j->arg, j->err ? NULL : &j->out, j->err);
     bt_err_free(j->err);
-    close(j->fd);
+    if (j->fd >= 0)
+        close(j->fd);
     free(j);
 }
 
-int bt_layer_apply(struct bt_daemon *d, const char *parent, int src_fd,
-                   const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
-                   struct bt_err **err)
+static int apply_start(struct bt_daemon *d, const char *parent, int src_fd, const char *blob,
+                       const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
+                       struct bt_err **err)
 {
     struct apply_job *j = calloc(1, sizeof(*j));
 
     if (!j) {
-        close(src_fd);
+        if (src_fd >= 0)
+            close(src_fd);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "apply layer");
     }
     if (stor_layer_begin(d->layers, parent, &j->tx, err) < 0) {
-        close(src_fd);
+        if (src_fd >= 0)
+            close(src_fd);
         free(j);
         return -1;
     }
     j->d = d;
     j->fd = src_fd;
+    if (blob)
+        snprintf(j->blob, sizeof(j->blob), "%s", blob);
     j->cb = cb;
     j->arg = arg;
     if (expected_diff_id)
         snprintf(j->expected, sizeof(j->expected), "%s", expected_diff_id);
     if (bt_job_queue(d->loop, apply_work, apply_done, j) < 0) {
         stor_layer_tx_free(d->layers, j->tx);
-        close(src_fd);
+        if (src_fd >= 0)
+            close(src_fd);
         free(j);
         return bt_err_set(err, BT_EINTERNAL, 0, "cannot queue the layer extraction");
     }
     return 0;
+}
+
+int bt_layer_apply(struct bt_daemon *d, const char *parent, int src_fd,
+                   const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
+                   struct bt_err **err)
+{
+    return apply_start(d, parent, src_fd, NULL, expected_diff_id, cb, arg, err);
+}
+
+int bt_layer_apply_blob(struct bt_daemon *d, const char *parent, const char *digest,
+                        const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
+                        struct bt_err **err)
+{
+    return apply_start(d, parent, -1, digest, expected_diff_id, cb, arg, err);
 }

@@ -29,7 +29,7 @@
 #define TOKEN_BODY_MAX (1024 * 1024)
 #define UPLOAD_BUF_SIZE (256 * 1024)
 #define DOWNLOAD_BUF_SIZE (128 * 1024) /* fewer, bigger pieces for the sink */
-#define MAX_ATTEMPTS 20 /* all attempts of one request, resumed ones included */
+#define MAX_ATTEMPTS 20                /* all attempts of one request, resumed ones included */
 #define MAX_REDIRECTS 10
 
 #define MANIFEST_ACCEPT                                                                            \
@@ -309,8 +309,8 @@ static void registry_free(struct bt_registry *r)
     free(r);
 }
 
-int bt_registry_new(uv_loop_t *loop, const struct bt_registry_config *cfg,
-                    struct bt_registry **ret, struct bt_err **err)
+int bt_registry_new(uv_loop_t *loop, const struct bt_registry_config *cfg, struct bt_registry **ret,
+                    struct bt_err **err)
 {
     static const struct bt_registry_config none;
     struct bt_registry *r = calloc(1, sizeof(*r));
@@ -872,8 +872,7 @@ static void req_http_go(struct bt_reg_req *req)
                                req->creds->password ? req->creds->password : "");
     }
     (void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->hdrs);
-    BT_LOG(TRACE, "registry", "request", "method=%s url=\"%s\"", req->method,
-           bt_log_q(req->url));
+    BT_LOG(TRACE, "registry", "request", "method=%s url=\"%s\"", req->method, bt_log_q(req->url));
     if (bt_curl_uv_add(req->r->cu, &req->xfer, &e) < 0)
         req_complete(req, e);
 }
@@ -950,8 +949,7 @@ static void req_on_backoff(uv_timer_t *t)
 
 /* An attempt failed (why is owned). Fall through to the next mirror, try
  * again after a pause, or fail the request. */
-static void req_attempt_failed(struct bt_reg_req *req, bool transient, bool fallthrough,
-                               char *why)
+static void req_attempt_failed(struct bt_reg_req *req, bool transient, bool fallthrough, char *why)
 {
     struct bt_registry *r = req->r;
     char what[200];
@@ -1002,8 +1000,8 @@ static char *status_why(struct bt_reg_req *req)
     _cleanup_free_ char *text = bt_reg_error_text(req->body.p, req->body.len);
     char *s = NULL;
 
-    if (asprintf(&s, "%s \"%s\": unexpected status %ld%s%s", req->method, req->url,
-                 req->status, text ? ": " : "", text ? text : "") < 0)
+    if (asprintf(&s, "%s \"%s\": unexpected status %ld%s%s", req->method, req->url, req->status,
+                 text ? ": " : "", text ? text : "") < 0)
         return NULL;
     return s;
 }
@@ -1026,8 +1024,8 @@ static char *token_key(struct bt_reg_req *req)
 {
     char *k = NULL;
 
-    if (asprintf(&k, "%s|%s|%s", req->bases[req->ep], req->scope ? req->scope : "",
-                 req->cred_id) < 0)
+    if (asprintf(&k, "%s|%s|%s", req->bases[req->ep], req->scope ? req->scope : "", req->cred_id) <
+        0)
         return NULL;
     return k;
 }
@@ -1064,8 +1062,9 @@ static void req_token(struct bt_reg_req *req, struct host_auth *ha)
         goto oom;
     if (refresh) {
         _cleanup_free_ char *rt = qesc(c->identitytoken);
-        if (!rt || bt_buf_appendf(&q, "&grant_type=refresh_token&client_id=berth&"
-                                      "refresh_token=%s",
+        if (!rt || bt_buf_appendf(&q,
+                                  "&grant_type=refresh_token&client_id=berth&"
+                                  "refresh_token=%s",
                                   rt) < 0)
             goto oom;
         if (req_http_begin(req, "POST", strdup(ha->realm)) < 0)
@@ -1124,7 +1123,8 @@ static void req_auth(struct bt_reg_req *req)
             return req_fail(req, BT_EINTERNAL, "out of memory");
         return req_main(req);
     }
-    ha = req->op == OP_LOGIN && req->state != REQ_PROBE ? NULL : host_auth_find(r, req->bases[req->ep]);
+    ha = req->op == OP_LOGIN && req->state != REQ_PROBE ? NULL
+                                                        : host_auth_find(r, req->bases[req->ep]);
     if (!ha)
         return req_probe(req);
     switch (ha->scheme) {
@@ -1261,8 +1261,8 @@ static bool media_type_known(const char *mt)
 
 static void manifest_got(struct bt_reg_req *req)
 {
-    _cleanup_free_ char *mt = req->h_ctype ? strndup(req->h_ctype, strcspn(req->h_ctype, "; "))
-                                           : NULL;
+    _cleanup_free_ char *mt =
+        req->h_ctype ? strndup(req->h_ctype, strcspn(req->h_ctype, "; ")) : NULL;
     struct bt_reg_manifest *m;
     char computed[BT_DIGEST_STR_LEN + 1];
     const char *want = NULL;
@@ -1354,16 +1354,17 @@ static void manifest_put_done(struct bt_reg_req *req)
     if (req->status == 201 || req->status == 200) {
         if (req->h_digest && bt_digest_valid(req->h_digest)) {
             if (strcmp(req->h_digest, req->digest) != 0)
-                return req_fail(req, BT_EINTERNAL,
-                                "registry stored manifest as %s, expected %s", req->h_digest,
-                                req->digest);
+                return req_fail(req, BT_EINTERNAL, "registry stored manifest as %s, expected %s",
+                                req->h_digest, req->digest);
         }
         return req_complete(req, NULL);
     }
     text = bt_reg_error_text(req->body.p, req->body.len);
     if (req->status == 401 || req->status == 403)
-        return req_fail(req, BT_EFORBIDDEN, "%s", text ? text : "denied: requested access to "
-                                                                "the resource is denied");
+        return req_fail(req, BT_EFORBIDDEN, "%s",
+                        text ? text
+                             : "denied: requested access to "
+                               "the resource is denied");
     req_attempt_failed(req, false, false, status_why(req));
 }
 
@@ -1432,8 +1433,8 @@ static void blob_complete(struct bt_reg_req *req)
         bt_sha256_free(req->sha);
         req->sha = NULL;
         if (strcmp(got, req->digest) != 0)
-            return req_fail(req, BT_EINTERNAL,
-                            "digest mismatch for blob %s: the registry sent %s", req->digest, got);
+            return req_fail(req, BT_EINTERNAL, "digest mismatch for blob %s: the registry sent %s",
+                            req->digest, got);
     }
     req_complete(req, NULL);
 }
@@ -1481,8 +1482,10 @@ static void blob_head_done(struct bt_reg_req *req)
     if (req->status == 404)
         return req_complete(req, NULL);
     if (req->status == 401 || req->status == 403)
-        return req_fail(req, BT_EFORBIDDEN, "blob %s: denied: requested access to the resource "
-                                            "is denied", req->digest);
+        return req_fail(req, BT_EFORBIDDEN,
+                        "blob %s: denied: requested access to the resource "
+                        "is denied",
+                        req->digest);
     req_attempt_failed(req, status_transient(req->status), false, status_why(req));
 }
 
@@ -1539,8 +1542,8 @@ static void blob_mount_done(struct bt_reg_req *req)
     }
     text = bt_reg_error_text(req->body.p, req->body.len);
     if (req->status == 401 || req->status == 403)
-        return req_fail(req, BT_EFORBIDDEN, "mount of blob %s from %s: %s", req->digest,
-                        req->from, text ? text : "denied");
+        return req_fail(req, BT_EFORBIDDEN, "mount of blob %s from %s: %s", req->digest, req->from,
+                        text ? text : "denied");
     req_attempt_failed(req, false, false, status_why(req));
 }
 
@@ -1804,9 +1807,8 @@ static void req_on_http_done(struct bt_curl_xfer *x, CURLcode result)
         if (req->cb_errno) {
             char what[200];
             return req_fail(req, BT_EINTERNAL, "%s: %s", req_what(req, what, sizeof(what)),
-                            req->last_error && req->cb_errno == -EPROTO
-                                ? req->last_error
-                                : strerror(-req->cb_errno));
+                            req->last_error && req->cb_errno == -EPROTO ? req->last_error
+                                                                        : strerror(-req->cb_errno));
         }
         if (req->too_big)
             return manifest_got(req);
@@ -2077,8 +2079,8 @@ int bt_reg_blob_exists(struct bt_registry *r, const struct bt_reg_target *t, con
 }
 
 int bt_reg_blob_mount(struct bt_registry *r, const struct bt_reg_target *t, const char *digest,
-                      const char *from, bt_reg_mount_fn cb, void *data,
-                      struct bt_reg_req **ret_req, struct bt_err **err)
+                      const char *from, bt_reg_mount_fn cb, void *data, struct bt_reg_req **ret_req,
+                      struct bt_err **err)
 {
     struct bt_reg_req *req;
 
@@ -2117,8 +2119,7 @@ int bt_reg_blob_upload(struct bt_registry *r, const struct bt_reg_target *t,
 }
 
 int bt_reg_login(struct bt_registry *r, const char *host, const struct bt_reg_creds *creds,
-                 bt_reg_login_fn cb, void *data, struct bt_reg_req **ret_req,
-                 struct bt_err **err)
+                 bt_reg_login_fn cb, void *data, struct bt_reg_req **ret_req, struct bt_err **err)
 {
     struct bt_reg_req *req;
 

@@ -89,9 +89,9 @@ void bt_reg_creds_free(struct bt_reg_creds *c)
 
 bool bt_reg_creds_empty(const struct bt_reg_creds *c)
 {
-    return !c || ((!c->username || !*c->username) && (!c->password || !*c->password) &&
-                  (!c->identitytoken || !*c->identitytoken) &&
-                  (!c->registrytoken || !*c->registrytoken));
+    return !c ||
+           ((!c->username || !*c->username) && (!c->password || !*c->password) &&
+            (!c->identitytoken || !*c->identitytoken) && (!c->registrytoken || !*c->registrytoken));
 }
 
 static int dup_field(const char *s, char **ret)

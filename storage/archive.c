@@ -378,8 +378,23 @@ static int resolve_in_root(int root, const char *path, int flags)
     return -EAGAIN;
 }
 
-/* Create the missing directories of dir one by one (0755, root-owned, as
- * Docker does), each inside its already resolved parent. */
+/* Make directory name in pfd, 0755 whatever the umask, and open it. */
+static int mkdir_one(struct xctx *x, int pfd, const char *name, const char *path)
+{
+    _cleanup_close_ int fd = -1;
+
+    if (mkdirat(pfd, name, 0700) < 0)
+        return -errno;
+    fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, 0755) < 0)
+        return -errno;
+    if (x->mode == STOR_WHITEOUT_DELETE && pathset_add(&x->done, path) < 0)
+        return -ENOMEM;
+    return TAKE_FD(fd);
+}
+
+/* Create the missing directories of dir one by one (root-owned, as Docker
+ * does), each inside its already resolved parent. */
 static int mkdir_parents(struct xctx *x, const char *dir, int flags)
 {
     _cleanup_free_ char *buf = strdup(dir);
@@ -398,21 +413,14 @@ static int mkdir_parents(struct xctx *x, const char *dir, int flags)
         if (slash)
             *slash = '\0';
         next = resolve_in_root(x->root, buf, O_PATH | O_DIRECTORY);
-        if (next == -ENOENT) {
-            if (mkdirat(fd, p, 0700) == 0) {
-                next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (next < 0 || fchmod(next, 0755) < 0)
-                    next = -errno;
-                else if (x->mode == STOR_WHITEOUT_DELETE && pathset_add(&x->done, buf) < 0)
-                    next = -ENOMEM;
-            } else if (errno == EEXIST) {
-                /* Something else is there: a symlink to nothing inside the root? */
-                next = resolve_in_root(x->root, buf, O_PATH | O_DIRECTORY);
-                if (next == -ENOENT)
-                    next = -ENOTDIR;
-            } else {
-                next = -errno;
-            }
+        if (next == -ENOENT)
+            next = mkdir_one(x, fd, p, buf);
+        /* Something is there but resolves to nothing: a symlink pointing
+         * outside, or to a missing place inside. */
+        if (next == -EEXIST) {
+            next = resolve_in_root(x->root, buf, O_PATH | O_DIRECTORY);
+            if (next == -ENOENT)
+                next = -ENOTDIR;
         }
         if (next < 0)
             return next;

@@ -3,7 +3,9 @@
  *
  * Blocking: call it from a pool thread (uv_queue_work), never from the loop.
  * Thread-safe: no global state; several extractions may run at once into
- * different directories. Needs root to keep owners and create device nodes.
+ * different directories. Needs root to keep owners and create device nodes,
+ * openat2 (Linux 5.6) and /proc (glibc changes the mode of device nodes and
+ * fifos through /proc/self/fd without following symlinks).
  *
  * What is kept: owners (uid/gid, also of symlinks), permission bits including
  * setuid/setgid/sticky (applied after chown), mtimes and atimes (directories
@@ -23,7 +25,11 @@
  * is replaced (a directory recursively).
  *
  * Whiteouts: `.wh.NAME` and the opaque marker `.wh..wh..opq` in a directory;
- * other `.wh..wh.*` entries (aufs metadata) are skipped. */
+ * other `.wh..wh.*` entries (aufs metadata) are skipped.
+ *
+ * Integrity: libarchive does not check gzip CRCs, so a corrupt stored block
+ * can extract without an error; the caller must compare diff_id with the
+ * image config's rootfs.diff_ids (a mismatch means: remove the directory). */
 #ifndef BERTH_ARCHIVE_H
 #define BERTH_ARCHIVE_H
 

@@ -15,6 +15,8 @@ struct stor_images;
 struct stor_content;
 struct stor_driver;
 struct stor_layers;
+struct bt_registry;
+struct bt_blob_fetch;
 
 struct bt_daemon {
     uv_loop_t *loop;
@@ -26,6 +28,8 @@ struct bt_daemon {
     struct stor_content *content;
     struct stor_driver *driver;
     struct stor_layers *layers;
+    struct bt_registry *registry;
+    struct bt_blob_fetch *fetches; /* blob downloads under way, shared by pulls */
     bool images_writing, images_dirty; /* repositories.json write in flight / needed again */
     struct api_server *api;
     int lock_fd;            /* holds the data-root lock for the daemon's life */

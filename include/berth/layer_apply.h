@@ -30,4 +30,9 @@ int bt_layer_apply(struct bt_daemon *d, const char *parent, int src_fd,
                    const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
                    struct bt_err **err);
 
+/* The same from a blob of the content store, opened on the pool. */
+int bt_layer_apply_blob(struct bt_daemon *d, const char *parent, const char *digest,
+                        const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
+                        struct bt_err **err);
+
 #endif

@@ -143,17 +143,17 @@ struct bt_registry_config {
     size_t n_insecure;
     const char *const *mirrors; /* base URLs tried in order for docker.io pulls */
     size_t n_mirrors;
-    const char *user_agent;       /* NULL: "berth/VERSION" */
-    unsigned tries;               /* attempts on 5xx, timeouts, resets; 0: 3 */
-    unsigned backoff_ms;          /* wait before the 2nd attempt, doubled after; 0: 500 */
-    unsigned stall_timeout_ms;    /* no byte for this long fails an attempt; 0: 30000 */
-    unsigned connect_timeout_ms;  /* 0: 30000 */
-    const char *ca_file;          /* extra CA bundle for HTTPS registries; NULL: system */
+    const char *user_agent;      /* NULL: "berth/VERSION" */
+    unsigned tries;              /* attempts on 5xx, timeouts, resets; 0: 3 */
+    unsigned backoff_ms;         /* wait before the 2nd attempt, doubled after; 0: 500 */
+    unsigned stall_timeout_ms;   /* no byte for this long fails an attempt; 0: 30000 */
+    unsigned connect_timeout_ms; /* 0: 30000 */
+    const char *ca_file;         /* extra CA bundle for HTTPS registries; NULL: system */
 };
 
 /* The config is copied. */
-int bt_registry_new(uv_loop_t *loop, const struct bt_registry_config *cfg,
-                    struct bt_registry **ret, struct bt_err **err);
+int bt_registry_new(uv_loop_t *loop, const struct bt_registry_config *cfg, struct bt_registry **ret,
+                    struct bt_err **err);
 /* Replace the clock used for token lifetimes (tests). NULL restores uv_now. */
 void bt_registry_set_clock(struct bt_registry *r, bt_reg_clock_fn clock, void *data);
 typedef void (*bt_registry_closed_fn)(void *data);
@@ -184,7 +184,7 @@ typedef void (*bt_reg_progress_fn)(void *data, uint64_t done, uint64_t total);
 struct bt_reg_manifest {
     char *body; /* owned, NUL-terminated */
     size_t len;
-    char *media_type;                    /* owned */
+    char *media_type;                   /* owned */
     char digest[BT_DIGEST_STR_LEN + 1]; /* sha256 of body, checked against the registry's */
 };
 void bt_reg_manifest_free(struct bt_reg_manifest *m);
@@ -251,12 +251,12 @@ int bt_reg_blob_exists(struct bt_registry *r, const struct bt_reg_target *t, con
  * instead: that upload is cancelled and the caller uploads normally. */
 typedef void (*bt_reg_mount_fn)(void *data, bool mounted, struct bt_err *err);
 int bt_reg_blob_mount(struct bt_registry *r, const struct bt_reg_target *t, const char *digest,
-                      const char *from, bt_reg_mount_fn cb, void *data,
-                      struct bt_reg_req **ret_req, struct bt_err **err);
+                      const char *from, bt_reg_mount_fn cb, void *data, struct bt_reg_req **ret_req,
+                      struct bt_err **err);
 
 struct bt_reg_blob_put {
     const char *digest;
-    int fd;                      /* borrowed; read with pread-like reads from offset 0 */
+    int fd; /* borrowed; read with pread-like reads from offset 0 */
     uint64_t size;
     uint64_t chunk_size;         /* 0: one monolithic PUT; else PATCH chunks, then PUT */
     bt_reg_progress_fn progress; /* may be NULL */
@@ -275,7 +275,6 @@ int bt_reg_blob_upload(struct bt_registry *r, const struct bt_reg_target *t,
  * identity_token (borrowed, may be NULL) is a refresh token the registry gave. */
 typedef void (*bt_reg_login_fn)(void *data, const char *identity_token, struct bt_err *err);
 int bt_reg_login(struct bt_registry *r, const char *host, const struct bt_reg_creds *creds,
-                 bt_reg_login_fn cb, void *data, struct bt_reg_req **ret_req,
-                 struct bt_err **err);
+                 bt_reg_login_fn cb, void *data, struct bt_reg_req **ret_req, struct bt_err **err);
 
 #endif

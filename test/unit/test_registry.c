@@ -835,8 +835,7 @@ static void make_fixtures(void)
                  "\"%s\"},\"layers\":[{\"mediaType\":"
                  "\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":%d,\"digest\":"
                  "\"%s\"}]}",
-                 BT_REG_MT_SCHEMA2, strlen(config_json), config_digest, LAYER_SIZE,
-                 layer_digest);
+                 BT_REG_MT_SCHEMA2, strlen(config_json), config_digest, LAYER_SIZE, layer_digest);
     assert_true(n > 0 && (size_t)n < sizeof(manifest_json));
     bt_sha256_digest(manifest_json, strlen(manifest_json), manifest_digest);
 }
@@ -927,8 +926,8 @@ static void test_push_blobs(void **state)
     expect_ok(&r);
     assert_true(r.exists);
     assert_int_equal(r.size, LAYER_SIZE);
-    blob_exists(client, t, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-                &r);
+    blob_exists(client, t,
+                "sha256:0000000000000000000000000000000000000000000000000000000000000000", &r);
     expect_ok(&r);
     assert_false(r.exists);
 }
@@ -988,7 +987,8 @@ static void test_manifest_unknown(void **state)
                         "manifest for app:nosuch not found: manifest unknown: manifest unknown");
     res_done(&r);
 
-    get_manifest(client, target(host, "test/app", NULL), "sha256:3333333333333333333333333333333333333333333333333333333333333333", &r);
+    get_manifest(client, target(host, "test/app", NULL),
+                 "sha256:3333333333333333333333333333333333333333333333333333333333333333", &r);
     assert_int_equal(r.err->code, BT_ENOTFOUND);
     assert_non_null(strstr(r.err->msg, "@sha256:"));
     res_done(&r);
@@ -1078,8 +1078,9 @@ static void test_blob_cancel(void **state)
     sink_init(&s, 0);
     s.cancel_at = 100000;
     g.data = &s;
-    assert_int_equal(bt_reg_blob_get(client, &(struct bt_reg_target){.host = host, .name = "test/app"},
-                                     &g, &s.req, &err),
+    assert_int_equal(bt_reg_blob_get(client,
+                                     &(struct bt_reg_target){.host = host, .name = "test/app"}, &g,
+                                     &s.req, &err),
                      0);
     run_until(&s.cancelled);
     settle(100);
@@ -1091,8 +1092,9 @@ static void test_blob_cancel(void **state)
     /* Cancelled before it started. */
     sink_init(&s, 0);
     g.data = &s;
-    assert_int_equal(bt_reg_blob_get(client, &(struct bt_reg_target){.host = host, .name = "test/app"},
-                                     &g, &s.req, &err),
+    assert_int_equal(bt_reg_blob_get(client,
+                                     &(struct bt_reg_target){.host = host, .name = "test/app"}, &g,
+                                     &s.req, &err),
                      0);
     bt_reg_req_cancel(s.req);
     settle(50);
@@ -1131,9 +1133,8 @@ static void test_mount(void **state)
     expect_ok(&r);
     assert_false(r.exists);
     memset(&r, 0, sizeof(r));
-    assert_int_equal(bt_reg_blob_mount(client, &t, layer_digest, "test/app", on_mount, &r, NULL,
-                                       &err),
-                     0);
+    assert_int_equal(
+        bt_reg_blob_mount(client, &t, layer_digest, "test/app", on_mount, &r, NULL, &err), 0);
     run_until(&r.done);
     expect_ok(&r);
     assert_true(r.mounted);
@@ -1143,10 +1144,11 @@ static void test_mount(void **state)
 
     /* A blob the source does not have: the registry opens an upload instead. */
     memset(&r, 0, sizeof(r));
-    assert_int_equal(bt_reg_blob_mount(client, &t,
-                                       "sha256:2222222222222222222222222222222222222222222222222222222222222222",
-                                       "test/app", on_mount, &r, NULL, &err),
-                     0);
+    assert_int_equal(
+        bt_reg_blob_mount(client, &t,
+                          "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+                          "test/app", on_mount, &r, NULL, &err),
+        0);
     run_until(&r.done);
     expect_ok(&r);
     assert_false(r.mounted);
@@ -1291,7 +1293,8 @@ static void canned_handler(struct srv *s, const char *req, struct bt_buf *resp)
 
 static void test_schema1_and_bad_digest(void **state)
 {
-    static const char s1_body[] = "{\"schemaVersion\":1,\"name\":\"x\",\"tag\":\"v1\",\"fsLayers\":[]}";
+    static const char s1_body[] =
+        "{\"schemaVersion\":1,\"name\":\"x\",\"tag\":\"v1\",\"fsLayers\":[]}";
     char resp[2048], h[32];
     struct bt_registry *c;
     struct srv *p;
@@ -1456,8 +1459,8 @@ static int token_keys(const char *pem)
     X509_gmtime_adj(X509_getm_notAfter(x), 86400);
     X509_set_pubkey(x, tok_key);
     name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"berth test",
-                               -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"berth test", -1,
+                               -1, 0);
     X509_set_issuer_name(x, name);
     if (!X509_sign(x, tok_key, EVP_sha256()) || !(f = fopen(pem, "w"))) {
         X509_free(x);
@@ -1572,13 +1575,14 @@ static void token_handler(struct srv *s, const char *req, struct bt_buf *resp)
         if (strncmp(tok, "scope=", 6) != 0 || !authed)
             continue;
         url_decode(tok + 6);
-        char *type = tok + 6, *name = strchr(type, ':'), *actions = name ? strrchr(name + 1, ':') : NULL;
+        char *type = tok + 6, *name = strchr(type, ':'),
+             *actions = name ? strrchr(name + 1, ':') : NULL;
         if (!name || !actions)
             continue;
         *name++ = '\0';
         *actions++ = '\0';
-        bt_buf_appendf(&access, "%s{\"type\":\"%s\",\"name\":\"%s\",\"actions\":[", access.len ? "," : "",
-                       type, name);
+        bt_buf_appendf(&access, "%s{\"type\":\"%s\",\"name\":\"%s\",\"actions\":[",
+                       access.len ? "," : "", type, name);
         for (char *a = actions, *n2; a && *a; a = n2) {
             n2 = strchr(a, ',');
             if (n2)
@@ -1601,8 +1605,9 @@ static void token_handler(struct srv *s, const char *req, struct bt_buf *resp)
         bt_buf_init(&body, 0);
         bt_buf_appendf(&body, "{\"token\":\"%s\",\"expires_in\":300%s}", jwt,
                        offline ? ",\"refresh_token\":\"refresh-for-berth\"" : "");
-        bt_buf_appendf(resp, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+        bt_buf_appendf(resp,
+                       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                        body.len, body.p);
         bt_buf_done(&body);
     }

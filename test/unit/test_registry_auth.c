@@ -21,11 +21,12 @@ static void test_challenge_bearer(void **state)
     struct bt_reg_challenge *c = NULL;
     size_t n = 0;
 
-    assert_int_equal(bt_reg_challenges_parse(
-                         "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
-                         "scope=\"repository:library/busybox:pull,push\"",
-                         &c, &n),
-                     0);
+    assert_int_equal(
+        bt_reg_challenges_parse(
+            "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+            "scope=\"repository:library/busybox:pull,push\"",
+            &c, &n),
+        0);
     assert_int_equal(n, 1);
     assert_int_equal(c[0].scheme, BT_REG_AUTH_BEARER);
     assert_string_equal(c[0].realm, "https://auth.docker.io/token");
@@ -323,8 +324,8 @@ static void test_token_cache(void **state)
 
     assert_null(bt_reg_token_cache_get(c, "k"));
     assert_int_equal(bt_reg_token_cache_put(c, "k", "tok1", 300), 0);
-    assert_int_equal(bt_reg_token_cache_put(c, "d", "tokd", 0), 0);   /* default 60 s */
-    assert_int_equal(bt_reg_token_cache_put(c, "s", "toks", 10), 0);  /* raised to 60 s */
+    assert_int_equal(bt_reg_token_cache_put(c, "d", "tokd", 0), 0);  /* default 60 s */
+    assert_int_equal(bt_reg_token_cache_put(c, "s", "toks", 10), 0); /* raised to 60 s */
     assert_int_equal(bt_reg_token_cache_put(c, "n", "tokn", -5), 0);
     assert_string_equal(bt_reg_token_cache_get(c, "k"), "tok1");
 
@@ -389,7 +390,8 @@ static void test_error_text(void **state)
 
 static void test_token_response(void **state)
 {
-    const char *b1 = "{\"token\":\"abc\",\"expires_in\":300,\"issued_at\":\"2026-01-01T00:00:00Z\"}";
+    const char *b1 =
+        "{\"token\":\"abc\",\"expires_in\":300,\"issued_at\":\"2026-01-01T00:00:00Z\"}";
     const char *b2 = "{\"access_token\":\"xyz\",\"refresh_token\":\"ref\"}";
     char *tok = NULL, *ref = NULL;
     int64_t exp = -1;

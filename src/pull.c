@@ -1,0 +1,620 @@
+/* The pull state machine (see berth/pull.h). */
+#include <config.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "berth/blob_fetch.h"
+#include "berth/daemon.h"
+#include "berth/image_ops.h"
+#include "berth/images.h"
+#include "berth/job.h"
+#include "berth/layer_apply.h"
+#include "berth/log.h"
+#include "berth/pull.h"
+#include "berth/reference.h"
+#include "berth/registry.h"
+#include "berth/storage.h"
+#include "berth/sysinfo.h"
+
+enum layer_state { L_NEW, L_WAITING, L_DOWNLOADING, L_DOWNLOADED, L_EXTRACTING, L_DONE };
+
+struct pull_layer {
+    struct bt_pull *p;
+    char digest[BT_DIGEST_STR_LEN + 1]; /* compressed blob */
+    uint64_t size;
+    char short_id[13];
+    char diff_id[BT_DIGEST_STR_LEN + 1];
+    char chain[BT_DIGEST_STR_LEN + 1];
+    enum layer_state state;
+    bool existed;  /* the layer was already in the store */
+    bool pinned;   /* we hold a pin on chain */
+    struct bt_blob_waiter w;
+};
+
+struct bt_pull {
+    struct bt_daemon *d;
+    struct bt_ref ref;
+    char *familiar, *full, *name_full, *familiar_name;
+    char *host, *path;
+    struct bt_reg_creds *creds;
+    char os[16], arch[16], variant[16];
+    struct bt_reg_req *req;
+    char manifest_digest[BT_DIGEST_STR_LEN + 1];
+    char config_digest[BT_DIGEST_STR_LEN + 1];
+    uint64_t config_size;
+    char *config;
+    size_t config_len;
+    struct bt_blob_waiter config_w;
+    struct pull_layer *layers;
+    size_t n_layers, next_extract, downloading;
+    bool extracting, started, cancelled, finished, changed;
+    unsigned pending; /* async operations whose callbacks are still to come */
+    struct bt_err *err;
+    struct bt_pull_cb cb;
+};
+
+static struct bt_reg_target pull_target(struct bt_pull *p)
+{
+    struct bt_reg_target t = {p->host, p->path, p->creds, p->familiar_name};
+    return t;
+}
+
+static void pull_free(struct bt_pull *p)
+{
+    for (size_t i = 0; i < p->n_layers; i++)
+        if (p->layers[i].pinned)
+            stor_layer_unpin(p->d->layers, p->layers[i].chain);
+    bt_ref_done(&p->ref);
+    free(p->familiar);
+    free(p->full);
+    free(p->name_full);
+    free(p->familiar_name);
+    free(p->host);
+    free(p->path);
+    bt_reg_creds_free(p->creds);
+    free(p->config);
+    free(p->layers);
+    bt_err_free(p->err);
+    free(p);
+}
+
+/* Every callback starts here: true when the pull is over for its client. */
+static bool pull_gone(struct bt_pull *p)
+{
+    p->pending--;
+    if (!p->cancelled)
+        return false;
+    if (p->pending == 0)
+        pull_free(p);
+    return true;
+}
+
+static void msg(struct bt_pull *p, const char *status, const char *id, bool detail, uint64_t cur,
+                uint64_t total)
+{
+    struct bt_pull_msg m = {status, id, detail, cur, total};
+    if (p->cancelled || p->finished)
+        return;
+    p->started = true;
+    p->cb.message(p->cb.arg, &m);
+}
+
+static void pull_finish(struct bt_pull *p, struct bt_err *e)
+{
+    if (p->finished)
+        return;
+    p->finished = true;
+    if (e && !p->err)
+        p->err = e;
+    else if (e)
+        bt_err_free(e);
+    for (size_t i = 0; i < p->n_layers; i++)
+        bt_blob_fetch_leave(&p->layers[i].w);
+    bt_blob_fetch_leave(&p->config_w);
+    if (!p->cancelled)
+        p->cb.done(p->cb.arg, p->started, p->err);
+    /* The struct stays until the last callback (extraction jobs) comes back. */
+    p->cancelled = true;
+    if (p->pending == 0)
+        pull_free(p);
+}
+
+static void pull_fail(struct bt_pull *p, enum bt_err_code code, const char *msg)
+{
+    struct bt_err *e = NULL;
+    bt_err_set(&e, code, 0, "%s", msg);
+    pull_finish(p, e);
+}
+
+static struct bt_err *err_copy(const struct bt_err *e)
+{
+    struct bt_err *c = NULL;
+    bt_err_set(&c, e->code, 0, "%s", e->msg);
+    return c;
+}
+
+/* ---- the end: image registered ----------------------------------------------- */
+
+static void pull_registered(void *arg, struct stor_image *img, struct bt_err *err)
+{
+    struct bt_pull *p = arg;
+    char line[BT_DIGEST_STR_LEN + 200];
+
+    if (pull_gone(p))
+        return;
+    if (err) {
+        pull_finish(p, err_copy(err));
+        return;
+    }
+    snprintf(line, sizeof(line), "Digest: %s", p->manifest_digest);
+    msg(p, line, NULL, false, 0, 0);
+    snprintf(line, sizeof(line), "Status: %s for %s",
+             p->changed ? "Downloaded newer image" : "Image is up to date", p->familiar);
+    msg(p, line, NULL, false, 0, 0);
+    bt_image_event(p->d, img, p->familiar, p->familiar_name, "pull");
+    pull_finish(p, NULL);
+}
+
+static void pull_register(struct bt_pull *p)
+{
+    struct stor_image *img;
+    struct bt_strv refs = {0};
+    struct bt_err *e = NULL;
+    char digest_ref[600];
+
+    if (stor_image_from_config(p->config, p->config_len, &img, &e) < 0) {
+        pull_finish(p, e);
+        return;
+    }
+    if (p->n_layers)
+        memcpy(img->top_chain, p->layers[p->n_layers - 1].chain, sizeof(img->top_chain));
+    for (size_t i = 0; i < p->n_layers; i++) {
+        struct stor_layer_info info;
+        if (stor_layers_get(p->d->layers, p->layers[i].chain, &info) == 0)
+            img->size += (uint64_t)info.size;
+    }
+    if (p->ref.tag)
+        bt_strv_push(&refs, p->full);
+    snprintf(digest_ref, sizeof(digest_ref), "%s@%s", p->name_full, p->manifest_digest);
+    bt_strv_push(&refs, digest_ref);
+    /* "Downloaded newer image" whenever the reference moves, as dockerd says it. */
+    {
+        struct stor_image *was = stor_images_resolve(p->d->images, p->ref.tag ? p->full : digest_ref);
+        if (!was || strcmp(was->id, img->id) != 0)
+            p->changed = true;
+    }
+    p->pending++;
+    bt_image_register(p->d, img, &refs, pull_registered, p);
+    bt_strv_done(&refs);
+}
+
+/* ---- extraction, one layer after the other ------------------------------------- */
+
+static void pull_next_extract(struct bt_pull *p);
+
+static void layer_extracted(void *arg, const struct bt_layer_applied *res, struct bt_err *err)
+{
+    struct pull_layer *l = arg;
+    struct bt_pull *p = l->p;
+
+    if (res)
+        l->pinned = true; /* freed with the pull even when it was cancelled */
+    if (pull_gone(p))
+        return;
+    p->extracting = false;
+    if (err) {
+        pull_finish(p, err_copy(err));
+        return;
+    }
+    if (strcmp(res->chain_id, l->chain) != 0) {
+        pull_fail(p, BT_EINTERNAL, "extracted layer has an unexpected chain ID");
+        return;
+    }
+    l->state = L_DONE;
+    p->changed = true;
+    msg(p, "Pull complete", l->short_id, true, 0, 0);
+    p->next_extract++;
+    pull_next_extract(p);
+}
+
+static void pull_next_extract(struct bt_pull *p)
+{
+    struct bt_err *e = NULL;
+
+    while (p->next_extract < p->n_layers && p->layers[p->next_extract].state == L_DONE)
+        p->next_extract++;
+    if (p->next_extract == p->n_layers) {
+        pull_register(p);
+        return;
+    }
+    struct pull_layer *l = &p->layers[p->next_extract];
+    if (p->extracting || l->state != L_DOWNLOADED)
+        return;
+    p->extracting = true;
+    l->state = L_EXTRACTING;
+    msg(p, "Extracting", l->short_id, true, 0, 0);
+    p->pending++;
+    if (bt_layer_apply_blob(p->d, p->next_extract ? p->layers[p->next_extract - 1].chain : NULL,
+                            l->digest, l->diff_id, layer_extracted, l, &e) < 0) {
+        p->pending--;
+        pull_finish(p, e);
+    }
+}
+
+/* ---- downloads, up to max-concurrent-downloads at once ------------------------- */
+
+static void pull_next_downloads(struct bt_pull *p);
+
+static void layer_progress(void *arg, uint64_t done, uint64_t total)
+{
+    struct pull_layer *l = arg;
+    msg(l->p, "Downloading", l->short_id, true, done, total ? total : l->size);
+}
+
+static void layer_downloaded(void *arg, const struct bt_err *err)
+{
+    struct pull_layer *l = arg;
+    struct bt_pull *p = l->p;
+
+    p->downloading--;
+    if (err) {
+        pull_finish(p, err_copy(err));
+        return;
+    }
+    l->state = L_DOWNLOADED;
+    msg(p, "Verifying Checksum", l->short_id, true, 0, 0);
+    msg(p, "Download complete", l->short_id, true, 0, 0);
+    pull_next_downloads(p);
+    pull_next_extract(p);
+}
+
+static void pull_next_downloads(struct bt_pull *p)
+{
+    unsigned max = p->d->cfg.max_concurrent_downloads > 0 ? (unsigned)p->d->cfg.max_concurrent_downloads : 3;
+    struct bt_reg_target t = pull_target(p);
+
+    for (size_t i = 0; i < p->n_layers && p->downloading < max && !p->finished; i++) {
+        struct pull_layer *l = &p->layers[i];
+        struct bt_err *e = NULL;
+        if (l->state != L_NEW && l->state != L_WAITING)
+            continue;
+        l->state = L_DOWNLOADING;
+        l->w.progress = layer_progress;
+        l->w.done = layer_downloaded;
+        l->w.arg = l;
+        p->downloading++;
+        if (bt_blob_fetch_join(p->d, &t, l->digest, l->size, &l->w, &e) < 0) {
+            p->downloading--;
+            pull_finish(p, e);
+            return;
+        }
+    }
+    for (size_t i = 0; i < p->n_layers; i++)
+        if (p->layers[i].state == L_NEW) {
+            p->layers[i].state = L_WAITING;
+            msg(p, "Waiting", p->layers[i].short_id, true, 0, 0);
+        }
+}
+
+/* ---- config -------------------------------------------------------------------- */
+
+/* diff IDs from the config, chain IDs, and which layers are already here. */
+static int pull_plan_layers(struct bt_pull *p, struct bt_err **err)
+{
+    cJSON *cfg = cJSON_ParseWithLength(p->config, p->config_len);
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "rootfs"),
+                                                        "diff_ids");
+    size_t have = 0;
+
+    if (!cJSON_IsArray(ids) || (size_t)cJSON_GetArraySize(ids) != p->n_layers) {
+        cJSON_Delete(cfg);
+        return bt_err_set(err, BT_EINVAL, 0, "image config of %s has %d diff IDs for %zu layers",
+                          p->familiar, cJSON_GetArraySize(ids), p->n_layers);
+    }
+    for (size_t i = 0; i < p->n_layers; i++) {
+        const cJSON *id = cJSON_GetArrayItem(ids, (int)i);
+        struct pull_layer *l = &p->layers[i];
+        if (!cJSON_IsString(id) || !bt_digest_valid(id->valuestring) ||
+            stor_chain_id(i ? p->layers[i - 1].chain : NULL, id->valuestring, l->chain) < 0) {
+            cJSON_Delete(cfg);
+            return bt_err_set(err, BT_EINVAL, 0, "image config of %s has an invalid diff ID",
+                              p->familiar);
+        }
+        memcpy(l->diff_id, id->valuestring, sizeof(l->diff_id));
+    }
+    cJSON_Delete(cfg);
+    /* A chain present means every layer below it is present too. */
+    for (size_t i = p->n_layers; i > 0; i--)
+        if (stor_layers_get(p->d->layers, p->layers[i - 1].chain, NULL) == 0) {
+            have = i;
+            break;
+        }
+    for (size_t i = 0; i < p->n_layers; i++) {
+        struct pull_layer *l = &p->layers[i];
+        if (i < have && stor_layer_pin(p->d->layers, l->chain, NULL) == 0) {
+            l->pinned = true;
+            l->existed = true;
+            l->state = L_DONE;
+            msg(p, "Already exists", l->short_id, true, 0, 0);
+        } else {
+            msg(p, "Pulling fs layer", l->short_id, true, 0, 0);
+        }
+    }
+    return 0;
+}
+
+struct config_read {
+    struct bt_pull *p;
+    char *data;
+    size_t len;
+    struct bt_err *err;
+};
+
+static void config_read_work(void *arg)
+{
+    struct config_read *c = arg;
+    (void)stor_content_get(c->p->d->content, c->p->config_digest, 0, &c->data, &c->len, &c->err);
+}
+
+static void config_read_done(void *arg, bool ran)
+{
+    struct config_read *c = arg;
+    struct bt_pull *p = c->p;
+    struct bt_err *e = NULL;
+
+    if (pull_gone(p)) {
+        free(c->data);
+        bt_err_free(c->err);
+        free(c);
+        return;
+    }
+    if (!ran || c->err) {
+        pull_finish(p, c->err ? c->err : err_copy(&(struct bt_err){BT_EUNAVAIL, 0, "shutting down"}));
+        free(c->data);
+        free(c);
+        return;
+    }
+    p->config = c->data;
+    p->config_len = c->len;
+    free(c);
+    if (pull_plan_layers(p, &e) < 0) {
+        pull_finish(p, e);
+        return;
+    }
+    pull_next_downloads(p);
+    pull_next_extract(p);
+}
+
+static void config_fetched(void *arg, const struct bt_err *err)
+{
+    struct bt_pull *p = arg;
+    struct config_read *c;
+
+    if (err) {
+        pull_finish(p, err_copy(err));
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        pull_fail(p, BT_EINTERNAL, "out of memory");
+        return;
+    }
+    c->p = p;
+    p->pending++;
+    if (bt_job_queue(p->d->loop, config_read_work, config_read_done, c) < 0) {
+        p->pending--;
+        free(c);
+        pull_fail(p, BT_EINTERNAL, "cannot queue the config read");
+    }
+}
+
+/* ---- manifests ----------------------------------------------------------------- */
+
+static bool platform_matches(struct bt_pull *p, const cJSON *plat)
+{
+    const cJSON *os = cJSON_GetObjectItemCaseSensitive(plat, "os");
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(plat, "architecture");
+    const cJSON *var = cJSON_GetObjectItemCaseSensitive(plat, "variant");
+
+    if (!cJSON_IsString(os) || !cJSON_IsString(arch) || strcmp(os->valuestring, p->os) != 0 ||
+        strcmp(arch->valuestring, p->arch) != 0)
+        return false;
+    return !p->variant[0] || (cJSON_IsString(var) && strcmp(var->valuestring, p->variant) == 0);
+}
+
+static void manifest_got(void *data, struct bt_reg_manifest *m, struct bt_err *err);
+
+static int pull_get_manifest(struct bt_pull *p, const char *ref, struct bt_err **err)
+{
+    struct bt_reg_target t = pull_target(p);
+    p->pending++;
+    if (bt_reg_manifest_get(p->d->registry, &t, ref, manifest_got, p, &p->req, err) < 0) {
+        p->pending--;
+        return -1;
+    }
+    return 0;
+}
+
+static int pick_platform(struct bt_pull *p, const cJSON *root, struct bt_err **err)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "manifests"), *it;
+
+    cJSON_ArrayForEach(it, list) {
+        const cJSON *dg = cJSON_GetObjectItemCaseSensitive(it, "digest");
+        if (platform_matches(p, cJSON_GetObjectItemCaseSensitive(it, "platform")) &&
+            cJSON_IsString(dg))
+            return pull_get_manifest(p, dg->valuestring, err);
+    }
+    return bt_err_set(err, BT_ENOTFOUND, 0, "no matching manifest for %s/%s%s%s in the manifest "
+                      "list entries", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
+}
+
+static int read_layers(struct bt_pull *p, const cJSON *root, struct bt_err **err)
+{
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers"), *it;
+    const cJSON *cd = cJSON_GetObjectItemCaseSensitive(cfg, "digest");
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(cfg, "size");
+    size_t n = 0;
+
+    if (!cJSON_IsString(cd) || !bt_digest_valid(cd->valuestring) || !cJSON_IsArray(layers))
+        return bt_err_set(err, BT_EINVAL, 0, "invalid manifest for %s", p->familiar);
+    snprintf(p->config_digest, sizeof(p->config_digest), "%s", cd->valuestring);
+    p->config_size = cJSON_IsNumber(cs) ? (uint64_t)cs->valuedouble : 0;
+    p->layers = calloc((size_t)cJSON_GetArraySize(layers) + 1, sizeof(*p->layers));
+    if (!p->layers)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
+    cJSON_ArrayForEach(it, layers) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "digest");
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "size");
+        struct pull_layer *l = &p->layers[n];
+        if (!cJSON_IsString(d) || !bt_digest_valid(d->valuestring))
+            return bt_err_set(err, BT_EINVAL, 0, "invalid layer digest in the manifest of %s",
+                              p->familiar);
+        l->p = p;
+        snprintf(l->digest, sizeof(l->digest), "%s", d->valuestring);
+        snprintf(l->short_id, sizeof(l->short_id), "%.12s", bt_digest_hex(l->digest));
+        l->size = cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0;
+        n++;
+    }
+    p->n_layers = n;
+    return 0;
+}
+
+static void manifest_got(void *data, struct bt_reg_manifest *m, struct bt_err *err)
+{
+    struct bt_pull *p = data;
+    struct bt_err *e = NULL;
+    struct bt_reg_target t;
+    cJSON *root;
+    bool list;
+
+    p->req = NULL;
+    if (pull_gone(p)) {
+        bt_reg_manifest_free(m);
+        bt_err_free(err);
+        return;
+    }
+    if (err) {
+        pull_finish(p, err);
+        return;
+    }
+    root = cJSON_ParseWithLength(m->body, m->len);
+    list = strcmp(m->media_type, BT_REG_MT_LIST) == 0 || strcmp(m->media_type, BT_REG_MT_OCI_INDEX) == 0 ||
+           (cJSON_GetObjectItemCaseSensitive(root, "manifests") && !cJSON_GetObjectItemCaseSensitive(root, "layers"));
+    /* The digest the user's reference resolved to (the list's, for a list). */
+    if (!p->manifest_digest[0])
+        memcpy(p->manifest_digest, m->digest, sizeof(p->manifest_digest));
+    if (!p->started) {
+        char line[600];
+        snprintf(line, sizeof(line), "Pulling from %s", p->path);
+        msg(p, line, p->ref.tag ? p->ref.tag : p->familiar, false, 0, 0);
+    }
+    if (list) {
+        if (pick_platform(p, root, &e) < 0)
+            pull_finish(p, e);
+        goto out;
+    }
+    if (read_layers(p, root, &e) < 0) {
+        pull_finish(p, e);
+        goto out;
+    }
+    t = pull_target(p);
+    p->config_w.done = config_fetched;
+    p->config_w.arg = p;
+    if (bt_blob_fetch_join(p->d, &t, p->config_digest, p->config_size, &p->config_w, &e) < 0)
+        pull_finish(p, e);
+out:
+    cJSON_Delete(root);
+    bt_reg_manifest_free(m);
+}
+
+/* ---- start ---------------------------------------------------------------------- */
+
+static int parse_platform(struct bt_pull *p, const char *platform, struct bt_err **err)
+{
+    struct utsname u;
+
+    (void)uname(&u);
+    snprintf(p->os, sizeof(p->os), "linux");
+    snprintf(p->arch, sizeof(p->arch), "%s", bt_go_arch(u.machine));
+    if (strcmp(p->arch, "arm64") == 0)
+        snprintf(p->variant, sizeof(p->variant), "v8");
+    if (!platform || !*platform)
+        return 0;
+    p->variant[0] = '\0';
+    if (sscanf(platform, "%15[^/]/%15[^/]/%15s", p->os, p->arch, p->variant) < 2)
+        return bt_err_set(err, BT_EINVAL, 0, "invalid platform %s: expected os/arch[/variant]",
+                          platform);
+    return 0;
+}
+
+static int pull_ref(struct bt_pull *p, const struct bt_pull_opts *o, struct bt_err **err)
+{
+    _cleanup_free_ char *image = strdup(o->image);
+    size_t n = image ? strlen(image) : 0;
+
+    if (!image)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
+    if (n && image[n - 1] == ':') /* as dockerd: a trailing ':' is dropped */
+        image[n - 1] = '\0';
+    if (bt_ref_parse(image, &p->ref, err) < 0 ||
+        bt_ref_set_tag_or_digest(&p->ref, o->tag, err) < 0 || bt_ref_default_tag(&p->ref) < 0)
+        return -1;
+    if (strcmp(p->ref.path, "library/scratch") == 0 && strcmp(p->ref.domain, "docker.io") == 0)
+        return bt_err_set(err, BT_EFORBIDDEN, 0, "'scratch' is a reserved name");
+    p->familiar = bt_ref_familiar(&p->ref);
+    p->full = bt_ref_string(&p->ref);
+    p->name_full = bt_ref_name(&p->ref);
+    p->familiar_name = bt_ref_familiar_name(&p->ref);
+    p->host = strdup(p->ref.domain);
+    p->path = strdup(p->ref.path);
+    if (!p->familiar || !p->full || !p->name_full || !p->familiar_name || !p->host || !p->path)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
+    return 0;
+}
+
+int bt_pull_start(struct bt_daemon *d, const struct bt_pull_opts *o, const struct bt_pull_cb *cb,
+                  struct bt_pull **ret, struct bt_err **err)
+{
+    struct bt_pull *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
+    p->d = d;
+    p->cb = *cb;
+    if (pull_ref(p, o, err) < 0 || parse_platform(p, o->platform, err) < 0)
+        goto fail;
+    if (o->creds && !bt_reg_creds_empty(o->creds))
+        p->creds = bt_reg_creds_dup(o->creds);
+    if (pull_get_manifest(p, p->ref.digest ? p->ref.digest : p->ref.tag, err) < 0)
+        goto fail;
+    *ret = p;
+    return 0;
+fail:
+    pull_free(p);
+    return -1;
+}
+
+void bt_pull_cancel(struct bt_pull *p)
+{
+    if (p->finished)
+        return;
+    p->cancelled = true;
+    p->finished = true;
+    if (p->req) {
+        bt_reg_req_cancel(p->req);
+        p->req = NULL;
+        p->pending--;
+    }
+    for (size_t i = 0; i < p->n_layers; i++)
+        bt_blob_fetch_leave(&p->layers[i].w);
+    bt_blob_fetch_leave(&p->config_w);
+    if (p->pending == 0)
+        pull_free(p);
+}
