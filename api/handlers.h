@@ -14,5 +14,6 @@ int h_image_history(struct api_req *rq, struct bt_err **err);
 int h_image_tag(struct api_req *rq, struct bt_err **err);
 int h_image_delete(struct api_req *rq, struct bt_err **err);
 int h_images_create(struct api_req *rq, struct bt_err **err);
+int h_auth(struct api_req *rq, struct bt_err **err);
 
 #endif

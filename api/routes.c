@@ -11,6 +11,7 @@ const struct api_route api_routes[] = {
     {"GET", "/version", h_version, 0},
     {"GET", "/info", h_info, 0},
     {"GET", "/events", h_events, 0},
+    {"POST", "/auth", h_auth, 0},
     {"GET", "/images/json", h_images_list, 0},
     {"POST", "/images/create", h_images_create, API_BODY_STREAM},
     {"GET", "/images/{name*}/json", h_image_inspect, 0},

@@ -18,6 +18,7 @@ enum bt_err_code {
     BT_ETOOLARGE,     /* 413 */
     BT_EUNAVAIL,      /* 503: shutting down, too busy */
     BT_ENOTIMPL,      /* 501 */
+    BT_EUNAUTHORIZED, /* 401: credentials refused */
     BT_ERR_MAX,
 };
 

@@ -21,7 +21,7 @@ static void test_status_codes(void **state)
     } cases[] = {
         {BT_EINVAL, 400},     {BT_ENOTFOUND, 404}, {BT_ECONFLICT, 409}, {BT_EFORBIDDEN, 403},
         {BT_ENOTMODIFIED, 304}, {BT_ETOOLARGE, 413}, {BT_EUNAVAIL, 503}, {BT_EINTERNAL, 500},
-        {BT_ENOTIMPL, 501},
+        {BT_ENOTIMPL, 501}, {BT_EUNAUTHORIZED, 401},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct bt_err e = {cases[i].code, 0, "x"};
