@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/handlers.h"
 #include "api/json.h"
 #include "api/json_images.h"
 #include "berth/daemon.h"
+#include "berth/events.h"
+#include "berth/timeparse.h"
 #include "berth/filters.h"
 #include "berth/image_ops.h"
 #include "berth/images.h"
@@ -193,5 +197,101 @@ int h_image_delete(struct api_req *rq, struct bt_err **err)
         api_req_unref(rq);
         return -1;
     }
+    return 0;
+}
+
+/* ---- prune ---------------------------------------------------------------- */
+
+struct prune {
+    struct api_req *rq;
+    struct bt_strv ids; /* images still to delete */
+    size_t next;
+    int64_t reclaimed;
+    cJSON *deleted;
+};
+
+static void prune_next(struct prune *pr);
+
+static void prune_one_done(void *arg, struct bt_image_delete_result *res, struct bt_err *err)
+{
+    struct prune *pr = arg;
+
+    if (!err) {
+        cJSON *items = delete_items(res), *it;
+        while ((it = cJSON_DetachItemFromArray(items, 0)))
+            cJSON_AddItemToArray(pr->deleted, it);
+        cJSON_Delete(items);
+    }
+    prune_next(pr);
+}
+
+static void prune_next(struct prune *pr)
+{
+    struct bt_daemon *d = pr->rq->daemon;
+
+    while (pr->next < pr->ids.n) {
+        const char *id = pr->ids.v[pr->next++];
+        struct stor_image *img = stor_images_get(d->images, id);
+        if (!img)
+            continue;
+        pr->reclaimed += (int64_t)img->size;
+        if (bt_image_delete(d, id, true, false, prune_one_done, pr, NULL) == 0)
+            return;
+    }
+    if (api_req_alive(pr->rq)) {
+        cJSON *o = cJSON_CreateObject();
+        char n[32];
+        cJSON_AddItemToObject(o, "ImagesDeleted", pr->deleted);
+        snprintf(n, sizeof(n), "%lld", (long long)pr->reclaimed);
+        cJSON_AddRawToObject(o, "SpaceReclaimed", n);
+        pr->deleted = NULL;
+        api_reply_json(pr->rq, 200, o);
+        {
+            struct bt_kv attr = {"reclaimed", n};
+            bt_events_publish(d->events, "image", "prune", "", &attr, 1);
+        }
+    }
+    cJSON_Delete(pr->deleted);
+    api_req_unref(pr->rq);
+    bt_strv_done(&pr->ids);
+    free(pr);
+}
+
+static const char *const prune_filter_keys[] = {"dangling", "label", "until", NULL};
+
+int h_images_prune(struct api_req *rq, struct bt_err **err)
+{
+    struct bt_daemon *d = rq->daemon;
+    _cleanup_filters_ struct bt_filters *f = NULL;
+    const char *dangling, *until;
+    bool all;
+    int64_t until_nano = -1;
+    struct prune *pr;
+
+    if (api_filters_parse(api_req_query(rq, "filters"), &f, err) < 0 ||
+        bt_filters_validate(f, prune_filter_keys, err) < 0)
+        return -1;
+    dangling = bt_filters_value(f, "dangling", 0);
+    all = dangling && (strcasecmp(dangling, "false") == 0 || strcmp(dangling, "0") == 0);
+    until = bt_filters_value(f, "until", 0);
+    if (until && bt_time_parse(until, bt_now_nano(), &until_nano) < 0)
+        return bt_err_set(err, BT_EINVAL, 0, "invalid filter 'until=%s'", until);
+    pr = calloc(1, sizeof(*pr));
+    if (!pr)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "prune");
+    pr->rq = api_req_ref(rq);
+    pr->deleted = cJSON_CreateArray();
+    /* No containers exist yet, so "unused" is every image. */
+    for (size_t i = 0; i < stor_images_count(d->images); i++) {
+        struct stor_image *img = stor_images_at(d->images, i);
+        if (!all && !image_dangling(d, img))
+            continue;
+        if (!bt_filters_match_labels(f, "label", img->labels, img->n_labels))
+            continue;
+        if (until_nano >= 0 && img->created_nano >= until_nano)
+            continue;
+        bt_strv_push(&pr->ids, img->id);
+    }
+    prune_next(pr);
     return 0;
 }
