@@ -13,6 +13,7 @@
 #include "berth/daemon.h"
 #include "berth/events.h"
 #include "berth/images.h"
+#include "berth/blobmap.h"
 #include "berth/storage.h"
 #include "berth/blob_fetch.h"
 #include "berth/registry.h"
@@ -49,7 +50,8 @@ static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
 {
     size_t dropped = 0;
 
-    if (stor_images_open(d->cfg.data_root, &d->images, &dropped, err) < 0)
+    if (stor_images_open(d->cfg.data_root, &d->images, &dropped, err) < 0 ||
+        stor_blobmap_open(d->cfg.data_root, &d->blobmap, err) < 0)
         return bt_err_wrap(err, "open the image store");
     if (dropped)
         BT_LOG(WARN, "images", "dropped image records whose config is missing or corrupt",
@@ -332,6 +334,8 @@ void bt_daemon_done(struct bt_daemon *d)
     d->events = NULL;
     stor_images_free(d->images);
     d->images = NULL;
+    stor_blobmap_free(d->blobmap);
+    d->blobmap = NULL;
     stor_layers_free(d->layers);
     d->layers = NULL;
     stor_driver_free(d->driver);

@@ -9,7 +9,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "berth/blobmap.h"
 #include "berth/daemon.h"
+#include "berth/digest.h"
+#include "berth/registry.h"
 #include "berth/image_config.h"
 #include "berth/image_import.h"
 #include "berth/image_ops.h"
@@ -33,6 +36,11 @@ struct bt_import {
     void *arg;
     bool finishing;
     bool detached;   /* the client left: finish quietly */
+    /* The spooled archive is also kept as a blob, so push can send it. */
+    struct bt_sha256 *hash;
+    uint64_t len;
+    unsigned char magic[4];
+    struct stor_blob_desc desc;
 };
 
 static void import_free(struct bt_import *imp)
@@ -44,6 +52,7 @@ static void import_free(struct bt_import *imp)
     free(imp->comment);
     free(imp->blob);
     bt_err_free(imp->err);
+    bt_sha256_free(imp->hash);
     free(imp);
 }
 
@@ -107,6 +116,11 @@ int bt_import_begin(struct bt_daemon *d, const char *repo, const char *tag, cons
     imp->fd = spool_open(d->cfg.data_root, err);
     if (imp->fd < 0)
         goto fail;
+    imp->hash = bt_sha256_new();
+    if (!imp->hash) {
+        bt_err_set(err, BT_EINTERNAL, ENOMEM, "import");
+        goto fail;
+    }
     *ret = imp;
     return 0;
 fail:
@@ -116,6 +130,10 @@ fail:
 
 int bt_import_write(struct bt_import *imp, const char *data, size_t len, struct bt_err **err)
 {
+    for (size_t i = 0; i < len && imp->len + i < sizeof(imp->magic); i++)
+        imp->magic[imp->len + i] = (unsigned char)data[i];
+    bt_sha256_update(imp->hash, data, len);
+    imp->len += len;
     while (len > 0) {
         ssize_t n = write(imp->fd, data, len);
         if (n < 0) {
@@ -173,10 +191,12 @@ static void blob_done(void *arg, bool ran)
     bt_image_register(imp->d, img, &imp->refs, import_registered, imp);
 }
 
+static void spool_store_work(void *arg);
+static void spool_stored(void *arg, bool ran);
+
 static void layer_applied(void *arg, const struct bt_layer_applied *res, struct bt_err *err)
 {
     struct bt_import *imp = arg;
-    struct utsname u;
 
     if (err) {
         bt_err_set(&imp->err, err->code, err->sys_errno, "%s", err->msg);
@@ -184,9 +204,72 @@ static void layer_applied(void *arg, const struct bt_layer_applied *res, struct 
         return;
     }
     imp->layer = *res;
+    /* Only a layer that extracted cleanly keeps its archive as a blob. */
+    if (bt_job_queue(imp->d->loop, spool_store_work, spool_stored, imp) < 0) {
+        bt_err_set(&imp->err, BT_EINTERNAL, 0, "cannot queue the import");
+        stor_layer_unpin(imp->d->layers, imp->layer.chain_id);
+        import_done(imp, NULL);
+    }
+}
+
+static const char *spool_media_type(const unsigned char *m, uint64_t len)
+{
+    if (len >= 2 && m[0] == 0x1f && m[1] == 0x8b)
+        return BT_REG_MT_LAYER_GZIP;
+    if (len >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
+        return BT_REG_MT_OCI_LAYER_ZSTD;
+    return BT_REG_MT_LAYER_TAR;
+}
+
+/* Pool: copy the spool into the content store under its digest. */
+static void spool_store_work(void *arg)
+{
+    struct bt_import *imp = arg;
+    struct stor_ingest *in = NULL;
+    char buf[65536];
+    off_t off = 0;
+    int r = stor_ingest_open(imp->d->content, imp->desc.digest, imp->desc.size, &in, &imp->err);
+
+    if (r != 0)
+        return; /* stored already (1) or failed */
+    off = (off_t)stor_ingest_offset(in); /* bytes of an earlier attempt are there */
+    for (;;) {
+        ssize_t n = pread(imp->fd, buf, sizeof(buf), off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            bt_err_set(&imp->err, BT_EINTERNAL, errno, "read the import spool");
+            break;
+        }
+        if (n == 0) {
+            (void)stor_ingest_commit(in, &imp->err);
+            break;
+        }
+        if (stor_ingest_write(in, buf, (size_t)n, &imp->err) < 0)
+            break;
+        off += n;
+    }
+    if (imp->err)
+        (void)stor_ingest_abort(in, false, NULL);
+    stor_ingest_free(in);
+}
+
+static void spool_stored(void *arg, bool ran)
+{
+    struct bt_import *imp = arg;
+    struct utsname u;
+
+    if (!ran && !imp->err)
+        bt_err_set(&imp->err, BT_EUNAVAIL, 0, "the daemon is shutting down");
+    if (imp->err) {
+        stor_layer_unpin(imp->d->layers, imp->layer.chain_id);
+        import_done(imp, NULL);
+        return;
+    }
+    (void)stor_blobmap_add(imp->d->blobmap, imp->layer.diff_id, &imp->desc);
     (void)uname(&u);
-    imp->blob = bt_image_config_single_layer(imp->config, res->diff_id, imp->comment, "linux",
-                                             bt_go_arch(u.machine));
+    imp->blob = bt_image_config_single_layer(imp->config, imp->layer.diff_id, imp->comment,
+                                             "linux", bt_go_arch(u.machine));
     imp->config = NULL; /* taken */
     if (!imp->blob || bt_job_queue(imp->d->loop, blob_work, blob_done, imp) < 0) {
         bt_err_set(&imp->err, BT_EINTERNAL, ENOMEM, "import");
@@ -197,15 +280,22 @@ static void layer_applied(void *arg, const struct bt_layer_applied *res, struct 
 
 void bt_import_finish(struct bt_import *imp, bt_import_cb cb, void *arg)
 {
-    int fd = imp->fd;
+    int fd;
 
     imp->cb = cb;
     imp->arg = arg;
     imp->finishing = true;
-    imp->fd = -1;
-    if (lseek(fd, 0, SEEK_SET) < 0) {
+    bt_sha256_final(imp->hash, imp->desc.digest);
+    imp->desc.size = (int64_t)imp->len;
+    snprintf(imp->desc.media_type, sizeof(imp->desc.media_type), "%s",
+             spool_media_type(imp->magic, imp->len));
+    /* The extractor reads (and closes) its own descriptor; the spool stays
+     * open for the copy into the content store. */
+    fd = fcntl(imp->fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
         bt_err_set(&imp->err, BT_EINTERNAL, errno, "import");
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         import_done(imp, NULL);
         return;
     }

@@ -9,6 +9,7 @@
 #include "berth/events.h"
 #include "berth/image_ops.h"
 #include "berth/images.h"
+#include "berth/blobmap.h"
 #include "berth/job.h"
 #include "berth/log.h"
 #include "berth/reference.h"
@@ -100,13 +101,16 @@ struct persist_job {
     struct bt_daemon *d;
     char *data_root;
     char *text;
+    char *blobmap;
     struct bt_err *err;
 };
 
 static void persist_work(void *arg)
 {
     struct persist_job *j = arg;
-    (void)stor_images_write_file(j->data_root, "repositories.json", j->text, &j->err);
+    if (stor_images_write_file(j->data_root, "repositories.json", j->text, &j->err) == 0 &&
+        j->blobmap)
+        (void)stor_images_write_file(j->data_root, "blobmap.json", j->blobmap, &j->err);
 }
 
 static void persist_done(void *arg, bool ran)
@@ -119,6 +123,7 @@ static void persist_done(void *arg, bool ran)
                bt_log_q(j->err->msg));
     bt_err_free(j->err);
     free(j->text);
+    free(j->blobmap);
     free(j->data_root);
     free(j);
     d->images_writing = false;
@@ -145,10 +150,13 @@ void bt_images_persist(struct bt_daemon *d)
         return;
     }
     j->d = d;
+    if (d->blobmap)
+        j->blobmap = stor_blobmap_json(d->blobmap);
     d->images_writing = true;
     if (bt_job_queue(d->loop, persist_work, persist_done, j) < 0) {
         d->images_writing = false;
         free(j->text);
+        free(j->blobmap);
         free(j->data_root);
         free(j);
     }

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 
 #include "berth/blob_fetch.h"
+#include "berth/blobmap.h"
 #include "berth/daemon.h"
 #include "berth/image_ops.h"
 #include "berth/images.h"
@@ -27,6 +28,7 @@ struct pull_layer {
     struct bt_pull *p;
     char digest[BT_DIGEST_STR_LEN + 1]; /* compressed blob */
     uint64_t size;
+    char media_type[96];
     char short_id[13];
     char diff_id[BT_DIGEST_STR_LEN + 1];
     char chain[BT_DIGEST_STR_LEN + 1];
@@ -303,6 +305,18 @@ static void pull_next_downloads(struct bt_pull *p)
 
 /* ---- config -------------------------------------------------------------------- */
 
+/* Push sends this blob again for the layer, or mounts it from here. */
+static void pull_remember_blob(struct bt_pull *p, const struct pull_layer *l)
+{
+    struct stor_blob_desc b = {0};
+
+    memcpy(b.digest, l->digest, sizeof(b.digest));
+    b.size = (int64_t)l->size;
+    snprintf(b.media_type, sizeof(b.media_type), "%s", l->media_type);
+    snprintf(b.repo, sizeof(b.repo), "%s/%s", p->host, p->path);
+    (void)stor_blobmap_add(p->d->blobmap, l->diff_id, &b);
+}
+
 /* diff IDs from the config, chain IDs, and which layers are already here. */
 static int pull_plan_layers(struct bt_pull *p, struct bt_err **err)
 {
@@ -326,6 +340,7 @@ static int pull_plan_layers(struct bt_pull *p, struct bt_err **err)
                               p->familiar);
         }
         memcpy(l->diff_id, id->valuestring, sizeof(l->diff_id));
+        pull_remember_blob(p, l);
     }
     cJSON_Delete(cfg);
     /* A chain present means every layer below it is present too. */
@@ -472,6 +487,7 @@ static int read_layers(struct bt_pull *p, const cJSON *root, struct bt_err **err
     cJSON_ArrayForEach(it, layers) {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "digest");
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "size");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(it, "mediaType");
         struct pull_layer *l = &p->layers[n];
         if (!cJSON_IsString(d) || !bt_digest_valid(d->valuestring))
             return bt_err_set(err, BT_EINVAL, 0, "invalid layer digest in the manifest of %s",
@@ -480,6 +496,8 @@ static int read_layers(struct bt_pull *p, const cJSON *root, struct bt_err **err
         snprintf(l->digest, sizeof(l->digest), "%s", d->valuestring);
         snprintf(l->short_id, sizeof(l->short_id), "%.12s", bt_digest_hex(l->digest));
         l->size = cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0;
+        snprintf(l->media_type, sizeof(l->media_type), "%s",
+                 cJSON_IsString(mt) ? mt->valuestring : BT_REG_MT_OCI_LAYER_GZIP);
         n++;
     }
     p->n_layers = n;

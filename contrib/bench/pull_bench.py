@@ -9,7 +9,8 @@ Two subcommands, both used by pull-bench.sh:
       random data, ~150 MB gzip; test/integration/images.py) into --cache
       (default DIR/cache), pushes it as Docker schema 2 with skopeo, writes
       FILE (shell assignments: REG_HOST, IMAGE_REF, ...) and then waits
-      until it gets SIGTERM/SIGINT, its stdin closes or its parent goes away.
+      until it gets SIGTERM/SIGINT, its parent goes away or its stdin (when a
+      pipe) closes.
       It stops the registry on the way out. Any failure is written to FILE
       as ERROR=... and the exit status is 1.
 
@@ -27,6 +28,7 @@ import os
 import select
 import shlex
 import signal
+import stat
 import sys
 import tarfile
 import time
@@ -35,11 +37,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "test", "integration"))
 
 _stop = False
+_serving = False
 
 
 def _on_signal(signum, frame):
     global _stop
     _stop = True
+    if not _serving:  # still setting up: abandon the build or push now
+        raise KeyboardInterrupt()
 
 
 def _write_state(path, values):
@@ -78,6 +83,7 @@ def cmd_registry(args):
         state["BUILD_S"] = "%.2f" % (time.monotonic() - t0)
         state["LAYERS"] = len(big.layers)
         state["COMPRESSED_BYTES"] = big.size
+        state["LAYER_DIGESTS"] = " ".join(big.layer_digests())
 
         ref = "%s/%s" % (r.host, args.name)
         t0 = time.monotonic()
@@ -86,26 +92,34 @@ def cmd_registry(args):
         state["IMAGE_REF"] = ref
         state["IMAGE_DIGEST"] = digest
         state["READY"] = 1
-    except Exception as e:  # report, do not hang the driver
+    except BaseException as e:  # report, do not hang the driver
         state["ERROR"] = ("%s: %s" % (type(e).__name__, e)).replace("\n", " ")[:2000]
         _write_state(args.state, state)
         if r is not None:
             r.stop()
         return 1
+    global _serving
+    _serving = True
     _write_state(args.state, state)
+    if _stop:
+        r.stop()
+        return 0
 
-    # Serve until told to stop. stdin is a pipe from the driver (EOF when it
-    # goes away); also watch the parent pid and the registry itself.
+    # Serve until told to stop; also stop when the parent goes away, when
+    # stdin is a pipe that closes, or when the registry exits.
+    try:
+        watch_stdin = stat.S_ISFIFO(os.fstat(0).st_mode)
+    except OSError:
+        watch_stdin = False
     try:
         while not _stop:
             if os.getppid() != parent or not r.running():
                 break
-            try:
-                rd, _, _ = select.select([sys.stdin], [], [], 0.5)
-            except (OSError, ValueError):
+            if not watch_stdin:
                 time.sleep(0.5)
                 continue
-            if rd and not os.read(sys.stdin.fileno(), 4096):
+            rd, _, _ = select.select([0], [], [], 0.5)
+            if rd and not os.read(0, 4096):
                 break
     finally:
         r.stop()

@@ -12,6 +12,7 @@
 struct bt_events;
 struct api_server;
 struct stor_images;
+struct stor_blobmap;
 struct stor_content;
 struct stor_driver;
 struct stor_layers;
@@ -25,6 +26,7 @@ struct bt_daemon {
     int64_t started_nano;   /* wall clock at start */
     struct bt_events *events;
     struct stor_images *images;
+    struct stor_blobmap *blobmap;
     struct stor_content *content;
     struct stor_driver *driver;
     struct stor_layers *layers;

@@ -41,6 +41,13 @@ struct bt_reg_req;
 #define BT_REG_MT_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define BT_REG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define BT_REG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define BT_REG_MT_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define BT_REG_MT_LAYER_TAR "application/vnd.docker.image.rootfs.diff.tar"
+#define BT_REG_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define BT_REG_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define BT_REG_MT_OCI_LAYER_TAR "application/vnd.oci.image.layer.v1.tar"
+#define BT_REG_MT_CONFIG "application/vnd.docker.container.image.v1+json"
+#define BT_REG_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
 #define BT_REG_MT_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
 #define BT_REG_MT_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 

@@ -614,3 +614,47 @@ def _check_environment():
         pytest.exit("berthd not built at %s" % BERTHD, returncode=1)
     if shutil.which("docker") is None:
         pytest.exit("the docker CLI is not on PATH", returncode=1)
+
+
+# ===========================================================================
+# Image test fixtures (registry and fixture images), shared by the
+# test_images_*.py files. test_fixtures.py keeps its own same-named
+# fixtures; module fixtures take precedence over these.
+# ===========================================================================
+
+
+@pytest.fixture(scope="session")
+def fixture_images():
+    """Every fixture image (images.Fixtures), built once per session in a
+    temp dir. The big image's cache is BERTH_TEST_IMAGE_CACHE when set
+    (reused across runs)."""
+    import images
+    wd = tempfile.mkdtemp(prefix="berth-fx-", dir="/tmp")
+    fx = images.Fixtures(wd, cache_dir=os.environ.get("BERTH_TEST_IMAGE_CACHE"))
+    yield fx
+    shutil.rmtree(wd, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def plain_registry():
+    """Debian's docker-registry without auth, for the whole session."""
+    import registry
+    with registry.Registry() as r:
+        yield r
+
+
+@pytest.fixture
+def registry_factory():
+    """make(**Registry kwargs) -> a started registry.Registry, stopped at
+    teardown."""
+    import registry
+    started = []
+
+    def make(**kw):
+        r = registry.Registry(**kw).start()
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        r.stop()

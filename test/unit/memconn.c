@@ -7,6 +7,7 @@
 
 #include "berth/daemon.h"
 #include "berth/events.h"
+#include "berth/blobmap.h"
 #include "berth/images.h"
 #include "berth/storage.h"
 #include "test/unit/memconn.h"
@@ -83,7 +84,8 @@ static void memconn_storage(struct bt_daemon *d)
     if (stor_content_open(data_root, &d->content, NULL) < 0 ||
         stor_driver_open(data_root, "vfs", &d->driver, NULL, NULL) < 0 ||
         stor_layers_open(data_root, d->driver, &d->layers, &dropped, NULL) < 0 ||
-        stor_images_open(data_root, &d->images, &dropped, NULL) < 0)
+        stor_images_open(data_root, &d->images, &dropped, NULL) < 0 ||
+        stor_blobmap_open(data_root, &d->blobmap, NULL) < 0)
         abort();
 }
 
