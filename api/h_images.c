@@ -17,7 +17,10 @@
 #include "berth/filters.h"
 #include "berth/image_ops.h"
 #include "berth/images.h"
+#include "berth/push.h"
 #include "berth/reference.h"
+#include "berth/registry.h"
+#include "api/progress.h"
 
 static const char *const list_filter_keys[] = {"dangling", "reference", "label", "before",
                                                "since", NULL};
@@ -293,5 +296,85 @@ int h_images_prune(struct api_req *rq, struct bt_err **err)
         bt_strv_push(&pr->ids, img->id);
     }
     prune_next(pr);
+    return 0;
+}
+
+/* ---- push ----------------------------------------------------------------- */
+
+static void push_on_message(void *arg, const char *status, const char *id, bool detail,
+                            uint64_t current, uint64_t total)
+{
+    struct api_req *rq = arg;
+
+    if (!rq->streaming)
+        api_stream_begin(rq, 200, "application/json");
+    api_progress_write(rq, status, id, detail, (int64_t)current, (int64_t)total);
+}
+
+static void push_on_aux(void *arg, const char *tag, const char *digest, uint64_t size)
+{
+    struct api_req *rq = arg;
+    cJSON *o = cJSON_CreateObject(), *aux;
+    char n[32];
+
+    cJSON_AddObjectToObject(o, "progressDetail");
+    aux = cJSON_AddObjectToObject(o, "aux");
+    cJSON_AddStringToObject(aux, "Tag", tag);
+    cJSON_AddStringToObject(aux, "Digest", digest);
+    snprintf(n, sizeof(n), "%llu", (unsigned long long)size);
+    cJSON_AddRawToObject(aux, "Size", n);
+    api_stream_json_line(rq, o);
+}
+
+static void push_on_done(void *arg, bool started, const struct bt_err *err)
+{
+    struct api_req *rq = arg;
+
+    rq->ctx = NULL;
+    rq->on_abort = NULL;
+    if (api_req_alive(rq)) {
+        if (err && !rq->streaming) {
+            api_reply_err(rq, err);
+        } else {
+            if (!rq->streaming)
+                api_stream_begin(rq, 200, "application/json");
+            if (err)
+                api_progress_error(rq, err->msg);
+            api_stream_end(rq);
+        }
+    }
+    api_req_unref(rq);
+}
+
+static void push_on_abort(struct api_req *rq)
+{
+    struct bt_push *p = rq->ctx;
+
+    rq->ctx = NULL;
+    if (p)
+        bt_push_cancel(p);
+    api_req_unref(rq);
+}
+
+int h_image_push(struct api_req *rq, struct bt_err **err)
+{
+    struct bt_reg_creds *creds = NULL;
+    const char *auth = api_req_header(rq, "X-Registry-Auth");
+    struct bt_push_cb cb = {push_on_message, push_on_aux, push_on_done, rq};
+    struct bt_push *p;
+    int r;
+
+    if (auth && *auth && bt_reg_creds_decode(auth, &creds, err) < 0)
+        return -1;
+    api_req_ref(rq);
+    r = bt_push_start(rq->daemon, api_req_param(rq, "name"), api_req_query(rq, "tag"), creds, &cb,
+                      &p, err);
+    bt_reg_creds_free(creds);
+    if (r < 0) {
+        api_req_unref(rq);
+        return -1;
+    }
+    rq->ctx = p;
+    rq->on_abort = push_on_abort;
     return 0;
 }

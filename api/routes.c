@@ -18,6 +18,7 @@ const struct api_route api_routes[] = {
     {"GET", "/images/{name*}/json", h_image_inspect, 0},
     {"GET", "/images/{name*}/history", h_image_history, 0},
     {"POST", "/images/{name*}/tag", h_image_tag, 0},
+    {"POST", "/images/{name*}/push", h_image_push, 0},
     {"DELETE", "/images/{name*}", h_image_delete, 0},
 };
 
