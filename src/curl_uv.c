@@ -20,6 +20,7 @@ struct bt_curl_uv {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;           /* curl's timeout; never run from inside a curl callback */
+    uv_timer_t idle;            /* no transfer for a while: drop cached connections */
     struct cu_sock *socks;      /* sockets being watched */
     struct bt_curl_xfer *xfers; /* transfers added and not finished */
     unsigned open_handles;      /* uv handles not yet through their close callback */
@@ -31,6 +32,8 @@ struct bt_curl_uv {
 };
 
 static void cu_finish_close(struct bt_curl_uv *cu);
+static void cu_on_idle(uv_timer_t *t);
+static CURLM *cu_multi_new(struct bt_curl_uv *cu);
 
 static void cu_on_handle_closed(uv_handle_t *h)
 {
@@ -88,6 +91,8 @@ static void cu_action(struct bt_curl_uv *cu, curl_socket_t fd, int flags)
     cu->busy--;
     if (cu->closing && !cu->busy && !cu->closed)
         cu_finish_close(cu);
+    else if (!cu->closed && !cu->xfers)
+        (void)uv_timer_start(&cu->idle, cu_on_idle, BT_CURL_UV_IDLE_MS, 0);
 }
 
 static void sock_on_poll(uv_poll_t *h, int status, int events)
@@ -188,6 +193,40 @@ static int cu_on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static CURLM *cu_multi_new(struct bt_curl_uv *cu)
+{
+    CURLM *m = curl_multi_init();
+
+    if (!m)
+        return NULL;
+    (void)curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, cu_on_socket);
+    (void)curl_multi_setopt(m, CURLMOPT_SOCKETDATA, cu);
+    (void)curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, cu_on_timer);
+    (void)curl_multi_setopt(m, CURLMOPT_TIMERDATA, cu);
+    (void)curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)BT_CURL_UV_MAX_HOST_CONNECTIONS);
+    (void)curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)BT_CURL_UV_MAX_CACHED);
+    return m;
+}
+
+/* libcurl only notices that a cached connection died when it next looks at
+ * its cache, so a registry that went away would leave sockets in CLOSE_WAIT
+ * for as long as the daemon runs. After a quiet spell the cache is dropped:
+ * a fresh multi handle takes over and the old one closes its connections. */
+static void cu_on_idle(uv_timer_t *t)
+{
+    struct bt_curl_uv *cu = container_of(t, struct bt_curl_uv, idle);
+    CURLM *old = cu->multi, *fresh;
+
+    if (cu->closing || cu->closed || cu->xfers || cu->busy || !(fresh = cu_multi_new(cu)))
+        return;
+    cu->multi = fresh;
+    cu->busy++;
+    curl_multi_cleanup(old);
+    cu->busy--;
+    while (cu->socks)
+        sock_close(cu->socks);
+}
+
 int bt_curl_uv_new(uv_loop_t *loop, struct bt_curl_uv **ret, struct bt_err **err)
 {
     struct bt_curl_uv *cu = calloc(1, sizeof(*cu));
@@ -196,7 +235,7 @@ int bt_curl_uv_new(uv_loop_t *loop, struct bt_curl_uv **ret, struct bt_err **err
     if (!cu)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "curl loop");
     cu->loop = loop;
-    cu->multi = curl_multi_init();
+    cu->multi = cu_multi_new(cu);
     if (!cu->multi) {
         free(cu);
         return bt_err_set(err, BT_EINTERNAL, 0, "curl_multi_init failed");
@@ -208,14 +247,9 @@ int bt_curl_uv_new(uv_loop_t *loop, struct bt_curl_uv **ret, struct bt_err **err
         return bt_err_set(err, BT_EINTERNAL, -r, "curl loop timer");
     }
     cu->timer.data = cu;
-    cu->open_handles = 1;
-    (void)curl_multi_setopt(cu->multi, CURLMOPT_SOCKETFUNCTION, cu_on_socket);
-    (void)curl_multi_setopt(cu->multi, CURLMOPT_SOCKETDATA, cu);
-    (void)curl_multi_setopt(cu->multi, CURLMOPT_TIMERFUNCTION, cu_on_timer);
-    (void)curl_multi_setopt(cu->multi, CURLMOPT_TIMERDATA, cu);
-    (void)curl_multi_setopt(cu->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                            (long)BT_CURL_UV_MAX_HOST_CONNECTIONS);
-    (void)curl_multi_setopt(cu->multi, CURLMOPT_MAXCONNECTS, (long)BT_CURL_UV_MAX_CACHED);
+    (void)uv_timer_init(loop, &cu->idle);
+    cu->idle.data = cu;
+    cu->open_handles = 2;
     *ret = cu;
     return 0;
 }
@@ -233,6 +267,7 @@ int bt_curl_uv_add(struct bt_curl_uv *cu, struct bt_curl_xfer *x, struct bt_err 
     if (mc != CURLM_OK)
         return bt_err_set(err, BT_EINTERNAL, 0, "curl: %s", curl_multi_strerror(mc));
     x->cu_ = cu;
+    (void)uv_timer_stop(&cu->idle);
     x->prev_ = NULL;
     x->next_ = cu->xfers;
     if (cu->xfers)
@@ -274,6 +309,7 @@ static void cu_finish_close(struct bt_curl_uv *cu)
     while (cu->socks)
         sock_close(cu->socks);
     uv_close((uv_handle_t *)&cu->timer, cu_on_handle_closed);
+    uv_close((uv_handle_t *)&cu->idle, cu_on_handle_closed);
 }
 
 void bt_curl_uv_close(struct bt_curl_uv *cu, bt_curl_uv_closed_fn cb, void *data)

@@ -371,7 +371,9 @@ static int write_atomic_at(int dirfd, const char *name, const char *text, struct
     size_t len = strlen(text);
     int fd;
 
-    snprintf(tmp, sizeof(tmp), ".%s.tmp-%ld", name, (long)getpid());
+    static unsigned long seq; /* several pool threads may write the same name */
+    snprintf(tmp, sizeof(tmp), ".%s.tmp-%ld-%lu", name, (long)getpid(),
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "write images/%s", name);

@@ -373,12 +373,26 @@ remove_image() {
 
 # ---- cold pulls -------------------------------------------------------------
 
+# reg_fetched: "N BYTES", the layer blob GETs the registry has answered with
+# 200/206 so far and their body bytes (from its access log).
+reg_fetched() {
+    awk -v digests="$LAYER_DIGESTS" '
+        BEGIN { split(digests, d, " "); for (i in d) want[d[i]] = 1 }
+        / "GET \/v2\/[^ ]*\/blobs\/sha256:[0-9a-f]+ HTTP\/1\.1" 20[06] / {
+            match($0, /sha256:[0-9a-f]+/); dg = substr($0, RSTART, RLENGTH)
+            if (!(dg in want)) next
+            s = $0; sub(/^.* HTTP\/1\.1" /, "", s); split(s, f, " ")
+            n++; b += f[2]
+        }
+        END { printf "%d %d\n", n, b }' "$REG_LOG" 2>/dev/null || echo "0 0"
+}
+
 berth_base=$(data_bytes "$berth_data")
 docker_base=$(data_bytes "$docker_data")
 
-declare -A wall cpu_d cpu_c status
+declare -A wall cpu_d cpu_c status fetched
 pull_once() { # pull_once NAME RUN
-    local name=$1 run=$2 left b_d b_c a_d a_c t0 t1 rc
+    local name=$1 run=$2 left b_d b_c a_d a_c t0 t1 rc f0 f0b f1 f1b
     status[$name,$run]=skipped
     if daemon_gone "$name"; then
         status[$name,$run]="daemon gone"
@@ -392,6 +406,7 @@ pull_once() { # pull_once NAME RUN
     fi
     sync
     sleep 1 # writeback of the previous run out of the way
+    read -r f0 f0b < <(reg_fetched)
     read -r b_d b_c < <(cpu_sample "$name")
     t0=$(date +%s%N)
     rc=0
@@ -399,6 +414,8 @@ pull_once() { # pull_once NAME RUN
     t1=$(date +%s%N)
     sleep 1 # work the daemon finishes after answering counts too
     read -r a_d a_c < <(cpu_sample "$name")
+    read -r f1 f1b < <(reg_fetched)
+    fetched[$name,$run]="$((f1 - f0))/$LAYERS $(((f1b - f0b) >> 20))M"
     wall[$name,$run]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }')
     cpu_d[$name,$run]=$(secs $((a_d - b_d)))
     cpu_c[$name,$run]=$(secs $((a_c - b_c)))
@@ -408,12 +425,15 @@ pull_once() { # pull_once NAME RUN
         status[$name,$run]="failed ($rc): $(grep -v '^\s*$' "$tmp/$name-pull-$run.log" | tail -n 1)"
     elif ! dk "$name" 60 image inspect "$ref" >/dev/null 2>&1; then
         status[$name,$run]="pull said ok, image missing"
+    elif [ $((f1 - f0)) -lt "$LAYERS" ]; then
+        status[$name,$run]="not cold: the registry served $((f1 - f0)) of $LAYERS layers"
     else
         status[$name,$run]=ok
     fi
     daemon_gone "$name" && status[$name,$run]+="; daemon exited"
     raw "test=pull daemon=$name run=$run wall_s=${wall[$name,$run]} cpu_s=${cpu_d[$name,$run]}" \
-        "containerd_cpu_s=${cpu_c[$name,$run]} status=${status[$name,$run]// /_}"
+        "containerd_cpu_s=${cpu_c[$name,$run]} layers_fetched=$((f1 - f0)) bytes_fetched=$((f1b - f0b))" \
+        "status=${status[$name,$run]// /_}"
     say "run $run $name: ${wall[$name,$run]} s wall, ${cpu_d[$name,$run]}+${cpu_c[$name,$run]} s CPU, ${status[$name,$run]}"
 }
 
@@ -519,15 +539,15 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "cold pull of $ref: $LAYERS layers, $image_mib MiB compressed; $runs runs each, order alternated"
 echo "(cpu = user+sys of the daemon, its reaped children and live descendants, until 1 s after the pull;"
-echo " dockerd's containerd apart)"
-printf '%-4s %-8s %8s %8s %10s  %s\n' run daemon "wall s" "cpu s" "ctrd cpu" status
+echo " dockerd's containerd apart; fetched = layer blobs and MiB the registry served during the pull)"
+printf '%-4s %-8s %8s %8s %10s %11s  %s\n' run daemon "wall s" "cpu s" "ctrd cpu" "fetched" status
 for ((r = 1; r <= runs; r++)); do
     if ((r % 2)); then order="berthd dockerd"; else order="dockerd berthd"; fi
     for name in $order; do
         c=-
         [ "$name" = dockerd ] && c=${cpu_c[$name,$r]:--}
-        printf '%-4s %-8s %8s %8s %10s  %s\n' "$r" "$name" "${wall[$name,$r]:--}" "${cpu_d[$name,$r]:--}" "$c" \
-            "${status[$name,$r]:--}"
+        printf '%-4s %-8s %8s %8s %10s %11s  %s\n' "$r" "$name" "${wall[$name,$r]:--}" "${cpu_d[$name,$r]:--}" "$c" \
+            "${fetched[$name,$r]:--}" "${status[$name,$r]:--}"
     done
 done
 

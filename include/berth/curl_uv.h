@@ -39,6 +39,8 @@ struct bt_curl_xfer {
 
 /* Connections kept per host; the caller limits parallel downloads itself. */
 #define BT_CURL_UV_MAX_HOST_CONNECTIONS 8
+/* Without any transfer for this long, cached connections are closed. */
+#define BT_CURL_UV_IDLE_MS 2000
 /* Idle connections kept in the cache for reuse. */
 #define BT_CURL_UV_MAX_CACHED 32
 
