@@ -21,6 +21,9 @@
 #include "berth/reference.h"
 #include "berth/registry.h"
 #include "api/progress.h"
+#include "api/stream_file.h"
+#include "berth/image_save.h"
+#include <unistd.h>
 
 static const char *const list_filter_keys[] = {"dangling", "reference", "label", "before",
                                                "since", NULL};
@@ -377,4 +380,42 @@ int h_image_push(struct api_req *rq, struct bt_err **err)
     rq->ctx = p;
     rq->on_abort = push_on_abort;
     return 0;
+}
+
+/* ---- save ------------------------------------------------------------------ */
+
+static void save_ready(void *arg, int fd, const struct bt_err *err)
+{
+    struct api_req *rq = arg;
+
+    if (!api_req_alive(rq)) {
+        if (fd >= 0)
+            close(fd);
+    } else if (err) {
+        api_reply_err(rq, err);
+    } else {
+        api_stream_file(rq, fd, "application/x-tar");
+    }
+    api_req_unref(rq);
+}
+
+int h_images_save(struct api_req *rq, struct bt_err **err)
+{
+    struct bt_strv names = {0};
+    const char *one = api_req_param(rq, "name");
+    int r;
+
+    if (one)
+        bt_strv_push(&names, one);
+    for (size_t i = 0; i < rq->n_query; i++)
+        if (strcmp(rq->query[i].key, "names") == 0 && *rq->query[i].value)
+            bt_strv_push(&names, rq->query[i].value);
+    if (names.n == 0)
+        return bt_err_set(err, BT_EINVAL, 0, "no image names given");
+    api_req_ref(rq);
+    r = bt_save_start(rq->daemon, &names, save_ready, rq, err);
+    bt_strv_done(&names);
+    if (r < 0)
+        api_req_unref(rq);
+    return r;
 }

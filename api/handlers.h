@@ -17,5 +17,6 @@ int h_images_create(struct api_req *rq, struct bt_err **err);
 int h_auth(struct api_req *rq, struct bt_err **err);
 int h_images_prune(struct api_req *rq, struct bt_err **err);
 int h_image_push(struct api_req *rq, struct bt_err **err);
+int h_images_save(struct api_req *rq, struct bt_err **err);
 
 #endif

@@ -15,6 +15,8 @@ const struct api_route api_routes[] = {
     {"GET", "/images/json", h_images_list, 0},
     {"POST", "/images/create", h_images_create, API_BODY_STREAM},
     {"POST", "/images/prune", h_images_prune, 0},
+    {"GET", "/images/get", h_images_save, 0},
+    {"GET", "/images/{name*}/get", h_images_save, 0},
     {"GET", "/images/{name*}/json", h_image_inspect, 0},
     {"GET", "/images/{name*}/history", h_image_history, 0},
     {"POST", "/images/{name*}/tag", h_image_tag, 0},

@@ -20,6 +20,7 @@
 #include "berth/job.h"
 #include "berth/layer_apply.h"
 #include "berth/reference.h"
+#include "berth/spool.h"
 #include "berth/storage.h"
 #include "berth/sysinfo.h"
 
@@ -54,21 +55,6 @@ static void import_free(struct bt_import *imp)
     bt_err_free(imp->err);
     bt_sha256_free(imp->hash);
     free(imp);
-}
-
-/* An unnamed file: nothing to clean up whatever happens to the daemon. */
-static int spool_open(const char *data_root, struct bt_err **err)
-{
-    char dir[4096];
-    int fd;
-
-    snprintf(dir, sizeof(dir), "%s/tmp", data_root);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return bt_err_set(err, BT_EINTERNAL, errno, "create %s", dir);
-    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return bt_err_set(err, BT_EINTERNAL, errno, "create a temp file in %s", dir);
-    return fd;
 }
 
 static int import_ref(const char *repo, const char *tag, struct bt_strv *refs, struct bt_err **err)
@@ -113,7 +99,7 @@ int bt_import_begin(struct bt_daemon *d, const char *repo, const char *tag, cons
     for (size_t i = 0; changes && i < changes->n; i++)
         if (bt_config_apply_change(imp->config, changes->v[i], err) < 0)
             goto fail;
-    imp->fd = spool_open(d->cfg.data_root, err);
+    imp->fd = bt_spool_open(d->cfg.data_root, err);
     if (imp->fd < 0)
         goto fail;
     imp->hash = bt_sha256_new();
@@ -134,17 +120,7 @@ int bt_import_write(struct bt_import *imp, const char *data, size_t len, struct 
         imp->magic[imp->len + i] = (unsigned char)data[i];
     bt_sha256_update(imp->hash, data, len);
     imp->len += len;
-    while (len > 0) {
-        ssize_t n = write(imp->fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return bt_err_set(err, BT_EINTERNAL, errno, "write the import spool");
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return bt_spool_write(imp->fd, data, len, err);
 }
 
 static void import_done(struct bt_import *imp, const char *id)
