@@ -1,4 +1,5 @@
-/* POST /images/create: pull (fromImage) or import (fromSrc). */
+/* Request bodies that become images: POST /images/create (pull with
+ * fromImage, import with fromSrc) and POST /images/load. */
 #include <config.h>
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include "api/progress.h"
 #include "berth/daemon.h"
 #include "berth/image_import.h"
+#include "berth/image_load.h"
 #include "berth/pull.h"
 #include "berth/registry.h"
 
@@ -166,4 +168,71 @@ int h_images_create(struct api_req *rq, struct bt_err **err)
     if (!from_image || !*from_image)
         return bt_err_set(err, BT_EINVAL, 0, "either fromImage or fromSrc is required");
     return images_pull(rq, err);
+}
+
+/* ---- load ------------------------------------------------------------------ */
+
+static int load_on_body(struct api_req *rq, const char *data, size_t len)
+{
+    _cleanup_err_ struct bt_err *err = NULL;
+
+    if (bt_load_write(rq->ctx, data, len, &err) < 0) {
+        bt_load_cancel(rq->ctx);
+        rq->ctx = NULL;
+        rq->on_abort = NULL;
+        api_reply_err(rq, err);
+        return -1;
+    }
+    return 0;
+}
+
+static void load_on_line(void *arg, const char *line)
+{
+    struct api_req *rq = arg;
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "stream", line);
+    api_stream_json_line(rq, o);
+}
+
+static void load_on_done(void *arg, const struct bt_err *err)
+{
+    struct api_req *rq = arg;
+
+    if (api_req_alive(rq)) {
+        if (err)
+            api_progress_error(rq, err->msg);
+        api_stream_end(rq);
+    }
+    api_req_unref(rq);
+}
+
+static void load_on_body_end(struct api_req *rq)
+{
+    struct bt_load *l = rq->ctx;
+
+    rq->ctx = NULL;
+    rq->on_abort = NULL; /* the load completes even if the client leaves now */
+    api_stream_begin(rq, 200, "application/json");
+    bt_load_finish(l, load_on_line, load_on_done, api_req_ref(rq));
+}
+
+static void load_on_abort(struct api_req *rq)
+{
+    if (rq->ctx)
+        bt_load_cancel(rq->ctx);
+    rq->ctx = NULL;
+}
+
+int h_images_load(struct api_req *rq, struct bt_err **err)
+{
+    struct bt_load *l;
+
+    if (bt_load_begin(rq->daemon, &l, err) < 0)
+        return -1;
+    rq->ctx = l;
+    rq->on_body = load_on_body;
+    rq->on_body_end = load_on_body_end;
+    rq->on_abort = load_on_abort;
+    return 0;
 }

@@ -18,5 +18,6 @@ int h_auth(struct api_req *rq, struct bt_err **err);
 int h_images_prune(struct api_req *rq, struct bt_err **err);
 int h_image_push(struct api_req *rq, struct bt_err **err);
 int h_images_save(struct api_req *rq, struct bt_err **err);
+int h_images_load(struct api_req *rq, struct bt_err **err);
 
 #endif

@@ -16,6 +16,7 @@ const struct api_route api_routes[] = {
     {"POST", "/images/create", h_images_create, API_BODY_STREAM},
     {"POST", "/images/prune", h_images_prune, 0},
     {"GET", "/images/get", h_images_save, 0},
+    {"POST", "/images/load", h_images_load, API_BODY_STREAM},
     {"GET", "/images/{name*}/get", h_images_save, 0},
     {"GET", "/images/{name*}/json", h_image_inspect, 0},
     {"GET", "/images/{name*}/history", h_image_history, 0},

@@ -228,6 +228,9 @@ start_dockerd() {
     alive "$containerd_pid" || containerd_pid=
 }
 
+berth_version=$("$berthd" --version 2>&1 | head -n 1)
+berth_version="$berth_version, $(date -r "$berthd" -u '+%F %T') UTC"
+docker_version=$(dockerd --version 2>&1 | head -n 1)
 start_berthd
 start_dockerd
 sleep "$settle"
@@ -537,6 +540,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- report -----------------------------------------------------------------
 
 echo
+echo "berthd: $berth_version; dockerd: $docker_version"
 echo "cold pull of $ref: $LAYERS layers, $image_mib MiB compressed; $runs runs each, order alternated"
 echo "(cpu = user+sys of the daemon, its reaped children and live descendants, until 1 s after the pull;"
 echo " dockerd's containerd apart; fetched = layer blobs and MiB the registry served during the pull)"
