@@ -198,6 +198,8 @@ int bt_image_tag(struct bt_daemon *d, struct stor_image *img, const char *repo, 
 
 struct delete_job {
     struct bt_daemon *d;
+    struct stor_blob_desc *blobs; /* compressed layer blobs no image needs any more */
+    size_t n_blobs;
     struct stor_image *img; /* removed from the store; freed at the end */
     char holder[BT_DIGEST_HEX_LEN + 1];
     char chain[BT_DIGEST_STR_LEN + 1]; /* the layer being looked at */
@@ -215,6 +217,7 @@ static void delete_finish(struct delete_job *j)
     bt_strv_done(&j->res.deleted);
     bt_err_free(j->err);
     stor_image_free(j->img);
+    free(j->blobs);
     free(j);
 }
 
@@ -276,6 +279,11 @@ static void image_files_work(void *arg)
     e = NULL;
     (void)stor_content_delete(j->d->content, j->img->id, &e);
     bt_err_free(e);
+    for (size_t i = 0; i < j->n_blobs; i++) {
+        e = NULL;
+        (void)stor_content_delete(j->d->content, j->blobs[i].digest, &e);
+        bt_err_free(e);
+    }
 }
 
 static void image_files_done(void *arg, bool ran)
@@ -404,6 +412,38 @@ static int untag_by_name(struct bt_daemon *d, struct stor_image *img, const char
     return 1;
 }
 
+static bool diff_id_in_use(struct bt_daemon *d, const char *diff_id)
+{
+    for (size_t i = 0; i < stor_images_count(d->images); i++) {
+        const struct stor_image *o = stor_images_at(d->images, i);
+        for (size_t k = 0; k < o->n_layers; k++)
+            if (strcmp(o->diff_ids[k], diff_id) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* The compressed blobs of layers no remaining image has go with the image:
+ * kept, they would fill the disk with data nothing can reach. */
+static void collect_unused_blobs(struct bt_daemon *d, const struct stor_image *img,
+                                 struct delete_job *j)
+{
+    for (size_t k = 0; k < img->n_layers; k++) {
+        struct stor_blob_desc *b, *nb;
+        size_t n;
+        if (diff_id_in_use(d, img->diff_ids[k]))
+            continue;
+        n = stor_blobmap_take(d->blobmap, img->diff_ids[k], &b);
+        nb = n ? realloc(j->blobs, (j->n_blobs + n) * sizeof(*nb)) : NULL;
+        if (nb) {
+            memcpy(nb + j->n_blobs, b, n * sizeof(*b));
+            j->blobs = nb;
+            j->n_blobs += n;
+        }
+        free(b);
+    }
+}
+
 int bt_image_delete(struct bt_daemon *d, const char *name, bool force, bool noprune,
                     bt_image_delete_cb cb, void *arg, struct bt_err **err)
 {
@@ -454,6 +494,8 @@ int bt_image_delete(struct bt_daemon *d, const char *name, bool force, bool nopr
     /* Out of the index; the struct stays with the job until the files are gone. */
     stor_images_detach(d->images, img);
     j->img = img;
+    collect_unused_blobs(d, img, j);
+    bt_images_persist(d);
     if (bt_job_queue(d->loop, image_files_work, image_files_done, j) < 0)
         delete_finish(j);
     return 0;

@@ -69,6 +69,23 @@ size_t stor_blobmap_get(const struct stor_blobmap *m, const char *diff_id,
     return e ? e->n : 0;
 }
 
+size_t stor_blobmap_take(struct stor_blobmap *m, const char *diff_id,
+                         struct stor_blob_desc **ret)
+{
+    struct entry *e = find(m, diff_id);
+    size_t n, i;
+
+    *ret = NULL;
+    if (!e)
+        return 0;
+    n = e->n;
+    *ret = e->blobs;
+    i = (size_t)(e - m->e);
+    memmove(&m->e[i], &m->e[i + 1], (m->n - i - 1) * sizeof(*m->e));
+    m->n--;
+    return n;
+}
+
 char *stor_blobmap_json(const struct stor_blobmap *m)
 {
     cJSON *root = cJSON_CreateObject();

@@ -29,6 +29,10 @@ int stor_blobmap_add(struct stor_blobmap *m, const char *diff_id, const struct s
 /* The blobs known for a diff ID (borrowed until the next add). */
 size_t stor_blobmap_get(const struct stor_blobmap *m, const char *diff_id,
                         const struct stor_blob_desc **ret);
+/* Forget a diff ID; its blobs are copied to *ret (malloc'd) for the caller
+ * to delete. Returns how many. */
+size_t stor_blobmap_take(struct stor_blobmap *m, const char *diff_id,
+                         struct stor_blob_desc **ret);
 /* Snapshot to write (with stor_images_write_file(..., "blobmap.json", ...)). */
 char *stor_blobmap_json(const struct stor_blobmap *m);
 
