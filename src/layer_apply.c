@@ -17,11 +17,13 @@ struct apply_job {
     struct stor_layer_tx *tx;
     int fd;
     char blob[BT_DIGEST_STR_LEN + 1]; /* open this blob in the job when fd < 0 */
+    char parent_chain[BT_DIGEST_STR_LEN + 1];
     char expected[BT_DIGEST_STR_LEN + 1];
     struct stor_extract_result res;
     struct bt_layer_applied out;
     struct bt_err *err;
     bt_layer_apply_cb cb;
+    bt_layer_extract_cb extract_cb; /* deferred finish: the caller gets the tx */
     void *arg;
 };
 
@@ -55,6 +57,20 @@ static void apply_done(void *arg, bool ran)
 
     if (!ran && !j->err)
         bt_err_set(&j->err, BT_EUNAVAIL, 0, "the daemon is shutting down");
+    if (j->extract_cb) {
+        if (j->err) {
+            stor_layer_tx_free(j->d->layers, j->tx);
+            j->tx = NULL;
+        } else {
+            memcpy(j->out.diff_id, j->res.diff_id, sizeof(j->out.diff_id));
+            j->out.size = j->res.size;
+            if (stor_chain_id(j->parent_chain[0] ? j->parent_chain : NULL, j->res.diff_id,
+                              j->out.chain_id) < 0)
+                j->out.chain_id[0] = '\0';
+        }
+        j->extract_cb(j->arg, j->tx, j->err ? NULL : &j->out, j->err);
+        goto out;
+    }
     if (j->err) {
         stor_layer_tx_free(j->d->layers, j->tx);
     } else if (stor_layer_tx_finish(j->d->layers, j->tx, j->out.chain_id, &j->err) == 0) {
@@ -62,6 +78,7 @@ static void apply_done(void *arg, bool ran)
         j->out.size = j->res.size;
     }
     j->cb(j->arg, j->err ? NULL : &j->out, j->err);
+out:
     bt_err_free(j->err);
     if (j->fd >= 0)
         close(j->fd);
@@ -69,8 +86,8 @@ static void apply_done(void *arg, bool ran)
 }
 
 static int apply_start(struct bt_daemon *d, const char *parent, int src_fd, const char *blob,
-                       const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
-                       struct bt_err **err)
+                       const char *expected_diff_id, bt_layer_apply_cb cb,
+                       bt_layer_extract_cb extract_cb, void *arg, struct bt_err **err)
 {
     struct apply_job *j = calloc(1, sizeof(*j));
 
@@ -79,7 +96,8 @@ static int apply_start(struct bt_daemon *d, const char *parent, int src_fd, cons
             close(src_fd);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "apply layer");
     }
-    if (stor_layer_begin(d->layers, parent, &j->tx, err) < 0) {
+    if ((extract_cb ? stor_layer_begin_after(d->layers, parent, &j->tx, err)
+                    : stor_layer_begin(d->layers, parent, &j->tx, err)) < 0) {
         if (src_fd >= 0)
             close(src_fd);
         free(j);
@@ -87,6 +105,9 @@ static int apply_start(struct bt_daemon *d, const char *parent, int src_fd, cons
     }
     j->d = d;
     j->fd = src_fd;
+    j->extract_cb = extract_cb;
+    if (parent)
+        snprintf(j->parent_chain, sizeof(j->parent_chain), "%s", parent);
     if (blob)
         snprintf(j->blob, sizeof(j->blob), "%s", blob);
     j->cb = cb;
@@ -107,12 +128,19 @@ int bt_layer_apply(struct bt_daemon *d, const char *parent, int src_fd,
                    const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
                    struct bt_err **err)
 {
-    return apply_start(d, parent, src_fd, NULL, expected_diff_id, cb, arg, err);
+    return apply_start(d, parent, src_fd, NULL, expected_diff_id, cb, NULL, arg, err);
 }
 
 int bt_layer_apply_blob(struct bt_daemon *d, const char *parent, const char *digest,
                         const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
                         struct bt_err **err)
 {
-    return apply_start(d, parent, -1, digest, expected_diff_id, cb, arg, err);
+    return apply_start(d, parent, -1, digest, expected_diff_id, cb, NULL, arg, err);
+}
+
+int bt_layer_extract_blob(struct bt_daemon *d, const char *parent, const char *digest,
+                          const char *expected_diff_id, bt_layer_extract_cb cb, void *arg,
+                          struct bt_err **err)
+{
+    return apply_start(d, parent, -1, digest, expected_diff_id, NULL, cb, arg, err);
 }

@@ -22,7 +22,10 @@
 #include "berth/storage.h"
 #include "berth/sysinfo.h"
 
-enum layer_state { L_NEW, L_WAITING, L_DOWNLOADING, L_DOWNLOADED, L_EXTRACTING, L_DONE };
+enum layer_state { L_NEW, L_WAITING, L_DOWNLOADING, L_DOWNLOADED, L_EXTRACTING, L_EXTRACTED, L_DONE };
+
+/* Layers extracted at once (each is a pool job; downloads share the pool). */
+#define PULL_MAX_EXTRACT 2
 
 struct pull_layer {
     struct bt_pull *p;
@@ -35,6 +38,7 @@ struct pull_layer {
     enum layer_state state;
     bool existed;  /* the layer was already in the store */
     bool pinned;   /* we hold a pin on chain */
+    struct stor_layer_tx *tx; /* extracted and committed, waiting for its parent */
     struct bt_blob_waiter w;
 };
 
@@ -53,8 +57,8 @@ struct bt_pull {
     size_t config_len;
     struct bt_blob_waiter config_w;
     struct pull_layer *layers;
-    size_t n_layers, next_extract, downloading;
-    bool extracting, started, cancelled, finished, changed;
+    size_t n_layers, next_extract, downloading, extracting;
+    bool started, cancelled, finished, changed, registering;
     unsigned pending; /* async operations whose callbacks are still to come */
     struct bt_err *err;
     struct bt_pull_cb cb;
@@ -68,9 +72,13 @@ static struct bt_reg_target pull_target(struct bt_pull *p)
 
 static void pull_free(struct bt_pull *p)
 {
-    for (size_t i = 0; i < p->n_layers; i++)
+    for (size_t i = 0; i < p->n_layers; i++) {
         if (p->layers[i].pinned)
             stor_layer_unpin(p->d->layers, p->layers[i].chain);
+        /* Committed but never finished: the layer dir stays for the next
+         * pull to find (as a verified blob does); the index learns it then. */
+        stor_layer_tx_free(p->d->layers, p->layers[i].tx);
+    }
     bt_ref_done(&p->ref);
     free(p->familiar);
     free(p->full);
@@ -169,6 +177,9 @@ static void pull_register(struct bt_pull *p)
     struct bt_err *e = NULL;
     char digest_ref[600];
 
+    if (p->registering)
+        return;
+    p->registering = true;
     if (stor_image_from_config(p->config, p->config_len, &img, &e) < 0) {
         pull_finish(p, e);
         return;
@@ -195,56 +206,91 @@ static void pull_register(struct bt_pull *p)
     bt_strv_done(&refs);
 }
 
-/* ---- extraction, one layer after the other ------------------------------------- */
+/* ---- extraction: several layers at once, finished in order -------------------- */
 
 static void pull_next_extract(struct bt_pull *p);
 
-static void layer_extracted(void *arg, const struct bt_layer_applied *res, struct bt_err *err)
+/* Layers join the store bottom up, each once its parent is in. */
+static void pull_finish_layers(struct bt_pull *p)
+{
+    struct bt_err *e = NULL;
+
+    while (p->next_extract < p->n_layers) {
+        struct pull_layer *l = &p->layers[p->next_extract];
+        if (l->state != L_DONE) {
+            if (l->state != L_EXTRACTED)
+                return;
+            struct stor_layer_tx *tx = l->tx;
+            char chain[BT_DIGEST_STR_LEN + 1];
+            l->tx = NULL;
+            if (stor_layer_tx_finish(p->d->layers, tx, chain, &e) < 0) {
+                pull_finish(p, e);
+                return;
+            }
+            l->pinned = true;
+            if (strcmp(chain, l->chain) != 0) {
+                pull_fail(p, BT_EINTERNAL, "extracted layer has an unexpected chain ID");
+                return;
+            }
+            l->state = L_DONE;
+            p->changed = true;
+            msg(p, "Pull complete", l->short_id, true, 0, 0);
+        }
+        p->next_extract++;
+    }
+    pull_register(p);
+}
+
+static void layer_extracted(void *arg, struct stor_layer_tx *tx, const struct bt_layer_applied *res,
+                            struct bt_err *err)
 {
     struct pull_layer *l = arg;
     struct bt_pull *p = l->p;
 
-    if (res)
-        l->pinned = true; /* freed with the pull even when it was cancelled */
+    l->tx = tx; /* kept even when cancelled: pull_free releases it */
     if (pull_gone(p))
         return;
-    p->extracting = false;
+    p->extracting--;
     if (err) {
         pull_finish(p, err_copy(err));
         return;
     }
-    if (strcmp(res->chain_id, l->chain) != 0) {
-        pull_fail(p, BT_EINTERNAL, "extracted layer has an unexpected chain ID");
-        return;
-    }
-    l->state = L_DONE;
-    p->changed = true;
-    msg(p, "Pull complete", l->short_id, true, 0, 0);
-    p->next_extract++;
+    l->state = L_EXTRACTED;
     pull_next_extract(p);
 }
 
 static void pull_next_extract(struct bt_pull *p)
 {
-    struct bt_err *e = NULL;
+    /* overlay layers do not need their parent's content; vfs ones copy it. */
+    bool parallel = stor_driver_whiteout(p->d->driver) == STOR_WHITEOUT_OVERLAY;
 
-    while (p->next_extract < p->n_layers && p->layers[p->next_extract].state == L_DONE)
-        p->next_extract++;
-    if (p->next_extract == p->n_layers) {
-        pull_register(p);
+    if (p->finished)
         return;
-    }
-    struct pull_layer *l = &p->layers[p->next_extract];
-    if (p->extracting || l->state != L_DOWNLOADED)
+    /* Layers already here (or extracted) join first; with all in, register. */
+    pull_finish_layers(p);
+    if (p->finished || p->registering)
         return;
-    p->extracting = true;
-    l->state = L_EXTRACTING;
-    msg(p, "Extracting", l->short_id, true, 0, 0);
-    p->pending++;
-    if (bt_layer_apply_blob(p->d, p->next_extract ? p->layers[p->next_extract - 1].chain : NULL,
-                            l->digest, l->diff_id, layer_extracted, l, &e) < 0) {
-        p->pending--;
-        pull_finish(p, e);
+    for (size_t i = p->next_extract; i < p->n_layers && p->extracting < PULL_MAX_EXTRACT; i++) {
+        struct pull_layer *l = &p->layers[i];
+        struct bt_err *e = NULL;
+        if (l->state != L_DOWNLOADED) {
+            if (!parallel)
+                return;
+            continue;
+        }
+        if (!parallel && i != p->next_extract)
+            return;
+        l->state = L_EXTRACTING;
+        msg(p, "Extracting", l->short_id, true, 0, 0);
+        p->extracting++;
+        p->pending++;
+        if (bt_layer_extract_blob(p->d, i ? p->layers[i - 1].chain : NULL, l->digest, l->diff_id,
+                                  layer_extracted, l, &e) < 0) {
+            p->extracting--;
+            p->pending--;
+            pull_finish(p, e);
+            return;
+        }
     }
 }
 

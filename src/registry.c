@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
+
 #include "berth/buf.h"
 #include "berth/curl_uv.h"
 #include "berth/digest.h"
@@ -27,6 +29,7 @@
 #define HEADER_MAX (64 * 1024)
 #define ERROR_BODY_MAX (64 * 1024)
 #define TOKEN_BODY_MAX (1024 * 1024)
+#define TAGS_BODY_MAX (2 * 1024 * 1024) /* one page: BT_REG_TAGS_MAX tags of 128 bytes fit */
 #define UPLOAD_BUF_SIZE (256 * 1024)
 #define DOWNLOAD_BUF_SIZE (128 * 1024) /* fewer, bigger pieces for the sink */
 #define MAX_ATTEMPTS 20                /* all attempts of one request, resumed ones included */
@@ -53,7 +56,7 @@ struct bt_registry {
     char **insecure, **mirrors;
     size_t n_insecure, n_mirrors;
     char *user_agent, *ca_file;
-    unsigned tries, backoff_ms, stall_ms, connect_ms;
+    unsigned tries, backoff_ms, stall_ms, connect_ms, tags_page_size;
     struct host_auth *hosts;
     struct bt_reg_req *reqs; /* not yet closing */
     unsigned live;           /* requests not yet freed */
@@ -71,6 +74,7 @@ enum req_op {
     OP_BLOB_MOUNT,
     OP_BLOB_UPLOAD,
     OP_LOGIN,
+    OP_TAGS_LIST,
     OP_MAX,
 };
 
@@ -129,7 +133,7 @@ struct bt_reg_req {
     bool basic;   /* send the creds as Basic in MAIN */
     long status;  /* of the last response line seen */
     size_t hdr_bytes;
-    char *h_www, *h_ctype, *h_digest, *h_location, *h_range;
+    char *h_www, *h_ctype, *h_digest, *h_location, *h_range, *h_link;
     int64_t h_clen;
     struct bt_buf body;
     bool too_big;
@@ -156,6 +160,11 @@ struct bt_reg_req {
     const char *mbody;
     size_t mlen;
 
+    /* Tag list: what the pages so far gave, from endpoint tags_ep. */
+    char **tags; /* NULL-terminated when not NULL */
+    size_t n_tags, cap_tags, seen_tags, skipped_tags, tags_ep;
+    char *tags_next; /* URL of the next page; NULL: the first */
+
     union {
         bt_reg_manifest_fn manifest;
         bt_reg_put_fn put;
@@ -163,6 +172,7 @@ struct bt_reg_req {
         bt_reg_exists_fn exists;
         bt_reg_mount_fn mount;
         bt_reg_login_fn login;
+        bt_reg_tags_fn tags;
     } cb;
     void *cb_data;
     struct bt_reg_manifest *result;
@@ -326,6 +336,7 @@ int bt_registry_new(uv_loop_t *loop, const struct bt_registry_config *cfg, struc
     r->backoff_ms = cfg->backoff_ms ? cfg->backoff_ms : 500;
     r->stall_ms = cfg->stall_timeout_ms ? cfg->stall_timeout_ms : 30000;
     r->connect_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 30000;
+    r->tags_page_size = cfg->tags_page_size;
     r->n_insecure = cfg->n_insecure;
     r->n_mirrors = cfg->n_mirrors;
     r->insecure = strv_copy(cfg->insecure, cfg->n_insecure);
@@ -476,6 +487,7 @@ static void req_free(struct bt_reg_req *req)
     free(req->h_digest);
     free(req->h_location);
     free(req->h_range);
+    free(req->h_link);
     bt_buf_done(&req->body);
     bt_sha256_free(req->sha);
     free(req->upload_url);
@@ -483,6 +495,8 @@ static void req_free(struct bt_reg_req *req)
     free(req->ub[1].data);
     bt_reg_manifest_free(req->result);
     free(req->identity_token);
+    bt_reg_tags_free(req->tags);
+    free(req->tags_next);
     free(req);
     r->live--;
     registry_maybe_free(r);
@@ -537,6 +551,7 @@ void bt_reg_req_cancel(struct bt_reg_req *req)
 static void req_complete(struct bt_reg_req *req, struct bt_err *e)
 {
     struct bt_reg_manifest *m;
+    char **tags;
 
     if (req->state >= REQ_CANCELLED) {
         bt_err_free(e);
@@ -567,6 +582,10 @@ static void req_complete(struct bt_reg_req *req, struct bt_err *e)
         break;
     case OP_LOGIN:
         req->cb.login(req->cb_data, e ? NULL : req->identity_token, e);
+        break;
+    case OP_TAGS_LIST:
+        tags = e ? NULL : TAKE_PTR(req->tags);
+        req->cb.tags(req->cb_data, tags, tags ? req->n_tags : 0, e);
         break;
     case OP_MAX:
         bt_err_free(e);
@@ -603,6 +622,7 @@ static void resp_reset(struct bt_reg_req *req)
     set_str(&req->h_digest, NULL);
     set_str(&req->h_location, NULL);
     set_str(&req->h_range, NULL);
+    set_str(&req->h_link, NULL);
     bt_buf_reset(&req->body);
     req->too_big = false;
 }
@@ -647,6 +667,10 @@ static size_t req_on_header(char *buf, size_t size, size_t nitems, void *userdat
         if (req->h_www && asprintf(&joined, "%s, %.*s", req->h_www, (int)vlen, v) < 0)
             return 0;
         set_str(&req->h_www, joined ? joined : strndup(v, vlen));
+    } else if (header_is(buf, len, "Link", &v, &vlen)) {
+        if (req->h_link && asprintf(&joined, "%s, %.*s", req->h_link, (int)vlen, v) < 0)
+            return 0;
+        set_str(&req->h_link, joined ? joined : strndup(v, vlen));
     } else if (header_is(buf, len, "Content-Type", &v, &vlen))
         set_str(&req->h_ctype, strndup(v, vlen));
     else if (header_is(buf, len, "Docker-Content-Digest", &v, &vlen))
@@ -681,8 +705,9 @@ static size_t req_on_write(char *data, size_t size, size_t nmemb, void *userdata
         return blob_write(req, data, len);
     r = bt_buf_append(&req->body, data, len);
     if (r == -ENOBUFS) {
-        /* A manifest or token this big is refused; an error body is just cut. */
-        if (req->state == REQ_MAIN && req->op == OP_MANIFEST_GET && req->status == 200) {
+        /* A manifest, tag list or token this big is refused; an error body is just cut. */
+        if (req->state == REQ_MAIN && (req->op == OP_MANIFEST_GET || req->op == OP_TAGS_LIST) &&
+            req->status == 200) {
             req->too_big = true;
             return 0;
         }
@@ -911,6 +936,7 @@ static bool req_idempotent(const struct bt_reg_req *req)
     case OP_BLOB_GET:
     case OP_BLOB_HEAD:
     case OP_LOGIN:
+    case OP_TAGS_LIST:
         return true;
     case OP_BLOB_UPLOAD:
         return req->step == STEP_FIRST; /* the POST that opens an upload */
@@ -931,6 +957,9 @@ static const char *req_what(struct bt_reg_req *req, char *buf, size_t size)
     case OP_MANIFEST_GET:
         (void)snprintf(buf, size, "manifest %s%s%s", req->display,
                        ref_is_digest(req->ref) ? "@" : ":", req->ref);
+        break;
+    case OP_TAGS_LIST:
+        (void)snprintf(buf, size, "tag list of %s", req->display);
         break;
     default:
         (void)snprintf(buf, size, "%s %s", req->method ? req->method : "request",
@@ -1767,6 +1796,270 @@ static void login_done(struct bt_reg_req *req)
     req_attempt_failed(req, status_transient(req->status), false, status_why(req));
 }
 
+/* -- tag list -- */
+
+/* One link-param (after its ';'): true in *ret_next for a rel naming "next". */
+static const char *link_param(const char *p, bool *ret_next)
+{
+    char val[64];
+    size_t kn, vn = 0;
+    bool rel;
+
+    p += strspn(p, " \t");
+    kn = strcspn(p, "= \t;,");
+    rel = kn == 3 && strncasecmp(p, "rel", 3) == 0;
+    p += kn;
+    p += strspn(p, " \t");
+    if (*p != '=')
+        return p;
+    p++;
+    p += strspn(p, " \t");
+    if (*p == '"') {
+        for (p++; *p && *p != '"'; p++) {
+            if (*p == '\\' && p[1])
+                p++;
+            if (vn + 1 < sizeof(val))
+                val[vn++] = *p;
+        }
+        if (*p == '"')
+            p++;
+    } else {
+        for (; *p && !strchr(" \t;,", *p); p++)
+            if (vn + 1 < sizeof(val))
+                val[vn++] = *p;
+    }
+    val[vn] = '\0';
+    /* rel may list several relation types, separated by spaces. */
+    for (char *t = val; rel && *t; t += strcspn(t, " ")) {
+        t += strspn(t, " ");
+        if (strncasecmp(t, "next", 4) == 0 && (t[4] == '\0' || t[4] == ' '))
+            *ret_next = true;
+    }
+    return p;
+}
+
+/* The target of the first rel="next" link in a Link value (several lines
+ * joined with ", "): 0 with *ret_ref NULL when there is none, -ENOMEM. */
+static int link_next(const char *v, char **ret_ref)
+{
+    const char *p = v, *lt, *gt;
+    bool next;
+
+    *ret_ref = NULL;
+    while (p && *p) {
+        p += strspn(p, " \t,");
+        if (*p != '<' || !(gt = strchr(p, '>')))
+            return 0;
+        lt = p + 1;
+        next = false;
+        for (p = gt + 1, p += strspn(p, " \t"); *p == ';'; p += strspn(p, " \t"))
+            p = link_param(p + 1, &next);
+        if (next) {
+            *ret_ref = strndup(lt, (size_t)(gt - lt));
+            return *ret_ref ? 0 : -ENOMEM;
+        }
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
+static bool url_part_equal(CURLU *a, CURLU *b, CURLUPart part, unsigned flags)
+{
+    char *x = NULL, *y = NULL;
+    bool eq;
+
+    eq = curl_url_get(a, part, &x, flags) == CURLUE_OK &&
+         curl_url_get(b, part, &y, flags) == CURLUE_OK && strcasecmp(x, y) == 0;
+    curl_free(x);
+    curl_free(y);
+    return eq;
+}
+
+/* ref resolved against the URL cur (as a browser would); -EINVAL when it is
+ * malformed or leaves cur's scheme, host and port, where the credentials must
+ * not go. */
+static int link_resolve(const char *cur, const char *ref, char **ret_url)
+{
+    CURLU *base = curl_url(), *next = NULL;
+    char *u = NULL;
+    int r = -EINVAL;
+
+    if (!base)
+        return -ENOMEM;
+    if (curl_url_set(base, CURLUPART_URL, cur, 0) != CURLUE_OK || !(next = curl_url_dup(base))) {
+        r = next ? -EINVAL : -ENOMEM;
+        goto out;
+    }
+    if (curl_url_set(next, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+        url_part_equal(base, next, CURLUPART_SCHEME, 0) &&
+        url_part_equal(base, next, CURLUPART_HOST, 0) &&
+        url_part_equal(base, next, CURLUPART_PORT, CURLU_DEFAULT_PORT) &&
+        curl_url_set(next, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
+        curl_url_get(next, CURLUPART_URL, &u, 0) == CURLUE_OK) {
+        *ret_url = strdup(u);
+        r = *ret_url ? 0 : -ENOMEM;
+    }
+out:
+    curl_free(u);
+    curl_url_cleanup(next);
+    curl_url_cleanup(base);
+    return r;
+}
+
+static int tags_push(struct bt_reg_req *req, const char *tag)
+{
+    char **v;
+    size_t cap;
+
+    if (req->n_tags + 1 >= req->cap_tags) {
+        cap = req->cap_tags ? req->cap_tags * 2 : 16;
+        v = realloc(req->tags, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        req->tags = v;
+        req->cap_tags = cap;
+    }
+    req->tags[req->n_tags] = strdup(tag);
+    if (!req->tags[req->n_tags])
+        return -ENOMEM;
+    req->tags[++req->n_tags] = NULL;
+    return 0;
+}
+
+/* Append the tags of the page in body: -EINVAL when it is not a tag list,
+ * -E2BIG past BT_REG_TAGS_MAX entries; *ret_n is how many the page had. */
+static int tags_add_page(struct bt_reg_req *req, size_t *ret_n)
+{
+    cJSON *root = cJSON_ParseWithLength(req->body.p ? req->body.p : "", req->body.len);
+    const cJSON *tags = cJSON_GetObjectItem(root, "tags"), *list = NULL, *t;
+    int r = 0;
+
+    *ret_n = 0;
+    if (!cJSON_IsObject(root) || (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)))
+        r = -EINVAL;
+    else if (cJSON_IsArray(tags))
+        list = tags;
+    cJSON_ArrayForEach(t, list) {
+        if (!cJSON_IsString(t)) {
+            r = -EINVAL;
+            break;
+        }
+        if (++req->seen_tags > BT_REG_TAGS_MAX) {
+            r = -E2BIG;
+            break;
+        }
+        (*ret_n)++;
+        if (!tag_valid(t->valuestring))
+            req->skipped_tags++;
+        else if ((r = tags_push(req, t->valuestring)) < 0)
+            break;
+    }
+    cJSON_Delete(root);
+    return r;
+}
+
+static void tags_reset(struct bt_reg_req *req)
+{
+    bt_reg_tags_free(TAKE_PTR(req->tags));
+    req->n_tags = req->cap_tags = req->seen_tags = req->skipped_tags = 0;
+    set_str(&req->tags_next, NULL);
+}
+
+static void tags_list_start(struct bt_reg_req *req)
+{
+    char *url = NULL, tail[32];
+
+    if (req->tags_ep != req->ep) {
+        /* Another endpoint: its list starts again from the first page. */
+        tags_reset(req);
+        req->tags_ep = req->ep;
+    }
+    if (req->tags_next)
+        url = strdup(req->tags_next);
+    else {
+        (void)snprintf(tail, sizeof(tail), "list?n=%u", req->r->tags_page_size);
+        url = repo_url(req, "tags", req->r->tags_page_size ? tail : "list");
+    }
+    if (req_http_begin(req, "GET", url) < 0)
+        return req_fail(req, BT_EINTERNAL, "out of memory");
+    req_http_go(req);
+}
+
+static void tags_list_finish(struct bt_reg_req *req)
+{
+    if (!req->tags && !(req->tags = calloc(1, sizeof(*req->tags))))
+        return req_fail(req, BT_EINTERNAL, "out of memory");
+    if (req->skipped_tags)
+        BT_LOG(WARN, "registry", "registry listed invalid tags, ignoring them",
+               "repo=\"%s\" skipped=%zu", bt_log_q(req->display), req->skipped_tags);
+    req_complete(req, NULL);
+}
+
+/* A 200: take the page's tags, then ask for the next page or finish. */
+static void tags_list_page(struct bt_reg_req *req)
+{
+    _cleanup_free_ char *ref = NULL, *next = NULL;
+    char *why = NULL;
+    size_t n = 0;
+    int r;
+
+    if (req->too_big)
+        return req_fail(req, BT_EINTERNAL, "tag list of %s: a page is larger than %u bytes",
+                        req->display, (unsigned)TAGS_BODY_MAX);
+    r = tags_add_page(req, &n);
+    if (r == -E2BIG)
+        return req_fail(req, BT_EINTERNAL, "repository %s has more than %u tags", req->display,
+                        (unsigned)BT_REG_TAGS_MAX);
+    if (r == -EINVAL)
+        return req_attempt_failed(req, false, true, strdup("registry sent a malformed tag list"));
+    if (r == 0 && req->h_link)
+        r = link_next(req->h_link, &ref);
+    if (r == 0 && ref)
+        r = link_resolve(req->url, ref, &next);
+    if (r == -ENOMEM)
+        return req_fail(req, BT_EINTERNAL, "out of memory");
+    if (r < 0 || (next && (n == 0 || strcmp(next, req->url) == 0))) {
+        /* Pages that bring nothing new would let a registry keep us paging. */
+        if (asprintf(&why, "registry sent %s \"%s\"",
+                     r < 0         ? "an unusable next page link"
+                     : n == 0      ? "an empty page with a next page link"
+                                   : "a next page link to the same page",
+                     ref) < 0)
+            why = NULL;
+        return req_attempt_failed(req, false, true, why);
+    }
+    if (!next)
+        return tags_list_finish(req);
+    /* A page came through: the next one gets its own tries and a fresh 401. */
+    set_str(&req->tags_next, TAKE_PTR(next));
+    req->tries = 0;
+    req->reauthed = false;
+    tags_list_start(req);
+}
+
+static void tags_list_done(struct bt_reg_req *req)
+{
+    _cleanup_free_ char *text = NULL;
+
+    if (req->status == 200)
+        return tags_list_page(req);
+    if (req->status == 404) {
+        if (req->ep + 1 < req->n_bases)
+            return req_attempt_failed(req, false, true, status_why(req));
+        return req_fail(req, BT_ENOTFOUND,
+                        "repository %s not found: does not exist or no pull access", req->display);
+    }
+    if (req->status == 401 || req->status == 403) {
+        text = unauthorized_text(req);
+        return req_fail(req, BT_EFORBIDDEN,
+                        "pull access denied for %s, repository does not exist or may require "
+                        "'docker login': %s",
+                        req->display, text ? text : "denied");
+    }
+    req_attempt_failed(req, status_transient(req->status), status_transient(req->status),
+                       status_why(req));
+}
+
 static void req_main(struct bt_reg_req *req)
 {
     req_set_state(req, REQ_MAIN);
@@ -1785,6 +2078,8 @@ static void req_main(struct bt_reg_req *req)
         return blob_upload_start(req);
     case OP_LOGIN:
         return login_start(req);
+    case OP_TAGS_LIST:
+        return tags_list_start(req);
     case OP_MAX:
         break;
     }
@@ -1811,7 +2106,7 @@ static void req_on_http_done(struct bt_curl_xfer *x, CURLcode result)
                                                                         : strerror(-req->cb_errno));
         }
         if (req->too_big)
-            return manifest_got(req);
+            return req->op == OP_TAGS_LIST ? tags_list_done(req) : manifest_got(req);
         if (result == CURLE_WRITE_ERROR && req->last_error && req->op == OP_BLOB_GET)
             return req_attempt_failed(req, true, false, strdup(req->last_error));
         return req_attempt_failed(req, curl_transient(result), true, curl_why(req, result));
@@ -1843,6 +2138,8 @@ static void req_on_http_done(struct bt_curl_xfer *x, CURLcode result)
         return blob_upload_done(req);
     case OP_LOGIN:
         return login_done(req);
+    case OP_TAGS_LIST:
+        return tags_list_done(req);
     case OP_MAX:
         break;
     }
@@ -1930,7 +2227,9 @@ static int req_new(struct bt_registry *r, enum req_op op, const char *host,
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "registry request");
     req->r = r;
     req->op = op;
-    bt_buf_init(&req->body, op == OP_MANIFEST_GET ? BT_REG_MANIFEST_MAX : TOKEN_BODY_MAX);
+    bt_buf_init(&req->body, op == OP_MANIFEST_GET ? BT_REG_MANIFEST_MAX
+                            : op == OP_TAGS_LIST  ? TAGS_BODY_MAX
+                                                  : TOKEN_BODY_MAX);
     req->host = strdup(strcasecmp(host, "index.docker.io") == 0 ? BT_REG_DOCKER_HUB : host);
     req->creds = bt_reg_creds_dup(creds);
     req->cred_id = cred_id(creds);
@@ -1941,7 +2240,7 @@ static int req_new(struct bt_registry *r, enum req_op op, const char *host,
         rc = req->name && req->display ? 0 : -ENOMEM;
     }
     if (rc == 0)
-        rc = req_endpoints(req, op == OP_MANIFEST_GET || op == OP_BLOB_GET);
+        rc = req_endpoints(req, op == OP_MANIFEST_GET || op == OP_BLOB_GET || op == OP_TAGS_LIST);
     /* The loop owns the timer from here on: freeing goes through its close. */
     (void)uv_timer_init(r->loop, &req->timer);
     req->timer.data = req;
@@ -2128,6 +2427,27 @@ int bt_reg_login(struct bt_registry *r, const char *host, const struct bt_reg_cr
     req->cb.login = cb;
     req->cb_data = data;
     return req_launch(req, ret_req, err);
+}
+
+int bt_reg_tags_list(struct bt_registry *r, const struct bt_reg_target *t, bt_reg_tags_fn cb,
+                     void *data, struct bt_reg_req **ret_req, struct bt_err **err)
+{
+    struct bt_reg_req *req;
+
+    if (req_new(r, OP_TAGS_LIST, t->host, t, t->creds, &req, err) < 0)
+        return -1;
+    req->cb.tags = cb;
+    req->cb_data = data;
+    if (req_set_scope(req, "pull", NULL) < 0)
+        return req_bad(req, err, BT_EINTERNAL, "registry request");
+    return req_launch(req, ret_req, err);
+}
+
+void bt_reg_tags_free(char **tags)
+{
+    for (char **t = tags; t && *t; t++)
+        free(*t);
+    free(tags);
 }
 
 void bt_reg_manifest_free(struct bt_reg_manifest *m)

@@ -48,6 +48,7 @@ struct stor_layer_tx {
     int tmp_fd, diff_fd;
     char *diff_path;
     bool prepared, committed, existed, existing_ok;
+    bool parent_pinned; /* false for a parent that is still being built (begin_after) */
     struct layer meta; /* after commit: the layer (ours or the one that was there) */
     uint64_t removals_at_begin;
 };
@@ -670,7 +671,31 @@ int stor_layer_begin(struct stor_layers *ls, const char *parent, struct stor_lay
     if (p) {
         memcpy(tx->parent, p->chain, sizeof(tx->parent));
         p->pins++;
+        tx->parent_pinned = true;
     }
+    tx->removals_at_begin = ls->removals;
+    *ret = tx;
+    return 0;
+}
+
+int stor_layer_begin_after(struct stor_layers *ls, const char *parent, struct stor_layer_tx **ret,
+                           struct bt_err **err)
+{
+    struct stor_layer_tx *tx;
+
+    if (!parent || !*parent || find(ls, parent))
+        return stor_layer_begin(ls, parent, ret, err);
+    if (stor_driver_whiteout(ls->drv) != STOR_WHITEOUT_OVERLAY)
+        return bt_err_set(err, BT_EINVAL, 0, "the %s driver builds a layer on its parent's "
+                          "content: the parent must exist first", stor_driver_name(ls->drv));
+    if (!bt_digest_valid(parent))
+        return bt_err_set(err, BT_EINVAL, 0, "invalid parent layer \"%s\"", parent);
+    tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "layer transaction");
+    tx->drv = ls->drv;
+    tx->tmp_fd = tx->diff_fd = -1;
+    memcpy(tx->parent, parent, sizeof(tx->parent));
     tx->removals_at_begin = ls->removals;
     *ret = tx;
     return 0;
@@ -836,7 +861,7 @@ void stor_layer_tx_free(struct stor_layers *ls, struct stor_layer_tx *tx)
 {
     if (!tx)
         return;
-    if (*tx->parent)
+    if (*tx->parent && tx->parent_pinned)
         unpin(ls, tx->parent);
     if (tx->diff_fd >= 0)
         (void)close(tx->diff_fd);
@@ -861,6 +886,11 @@ static int finish(struct stor_layers *ls, struct stor_layer_tx *tx, struct bt_er
 {
     struct layer *l = find(ls, tx->meta.chain), *p;
     int r;
+
+    /* Built before its parent was in place: the parent must be there now. */
+    if (*tx->parent && !tx->parent_pinned && !find(ls, tx->parent))
+        return bt_err_set(err, BT_ECONFLICT, 0, "layer %s is finished before its parent %s",
+                          tx->meta.chain, tx->parent);
 
     if (l && l->removing) {
         if (tx->existed)

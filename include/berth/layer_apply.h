@@ -35,4 +35,16 @@ int bt_layer_apply_blob(struct bt_daemon *d, const char *parent, const char *dig
                         const char *expected_diff_id, bt_layer_apply_cb cb, void *arg,
                         struct bt_err **err);
 
+/* Extract and commit without adding the layer to the index yet, on top of a
+ * parent that may itself still be under construction (overlay; with vfs the
+ * parent must exist). cb gets the committed transaction: the caller finishes
+ * the layers of an image in order with stor_layer_tx_finish() (or frees the
+ * transaction with stor_layer_tx_free() to give up). On error tx is NULL. */
+struct stor_layer_tx;
+typedef void (*bt_layer_extract_cb)(void *arg, struct stor_layer_tx *tx,
+                                    const struct bt_layer_applied *res, struct bt_err *err);
+int bt_layer_extract_blob(struct bt_daemon *d, const char *parent, const char *digest,
+                          const char *expected_diff_id, bt_layer_extract_cb cb, void *arg,
+                          struct bt_err **err);
+
 #endif

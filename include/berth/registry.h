@@ -14,7 +14,7 @@
  *
  * Errors given to a callback (`struct bt_err *err`, NULL on success) belong to
  * the callback: free them with bt_err_free(). Codes: BT_ENOTFOUND for unknown
- * manifests and blobs, BT_EFORBIDDEN for refused credentials or access,
+ * manifests, blobs and repositories, BT_EFORBIDDEN for refused credentials or access,
  * BT_EINVAL for what berth refuses (schema 1), BT_EINTERNAL for network,
  * protocol and verification failures.
  *
@@ -156,6 +156,7 @@ struct bt_registry_config {
     unsigned stall_timeout_ms;   /* no byte for this long fails an attempt; 0: 30000 */
     unsigned connect_timeout_ms; /* 0: 30000 */
     const char *ca_file;         /* extra CA bundle for HTTPS registries; NULL: system */
+    unsigned tags_page_size;     /* n= on tag list requests; 0: none (the registry's page) */
 };
 
 /* The config is copied. */
@@ -213,6 +214,27 @@ typedef void (*bt_reg_put_fn)(void *data, const char *digest, struct bt_err *err
 int bt_reg_manifest_put(struct bt_registry *r, const struct bt_reg_target *t, const char *ref,
                         const char *media_type, const char *body, size_t len, bt_reg_put_fn cb,
                         void *data, struct bt_reg_req **ret_req, struct bt_err **err);
+
+/* -- tags -- */
+
+/* At most this many tags (all pages together); a longer list fails. */
+#define BT_REG_TAGS_MAX 10000
+
+/* tags is the caller's on success: a NULL-terminated array of n tags, in the
+ * order the registry listed them (free with bt_reg_tags_free); NULL (and n 0)
+ * on error. */
+typedef void (*bt_reg_tags_fn)(void *data, char **tags, size_t n, struct bt_err *err);
+void bt_reg_tags_free(char **tags); /* any thread; NULL is fine */
+
+/* GET /v2/NAME/tags/list, following `Link: <...>; rel="next"` pages on the
+ * same host (sending n=tags_page_size when configured), for `docker pull -a`.
+ * A null or absent "tags" gives an empty list; tags that are not valid tag
+ * names are skipped. An unknown repository fails with BT_ENOTFOUND
+ * "repository NAME not found: does not exist or no pull access". Retries,
+ * timeouts and mirrors (for docker.io) are as for bt_reg_manifest_get; a
+ * mirror that fails mid-list is left for the next endpoint's full list. */
+int bt_reg_tags_list(struct bt_registry *r, const struct bt_reg_target *t, bt_reg_tags_fn cb,
+                     void *data, struct bt_reg_req **ret_req, struct bt_err **err);
 
 /* -- blob download -- */
 

@@ -207,6 +207,14 @@ int stor_layers_diff_path(const struct stor_layers *ls, const char *chain_id, ch
  * unknown, BT_ECONFLICT while it is being removed. */
 int stor_layer_begin(struct stor_layers *ls, const char *parent, struct stor_layer_tx **ret,
                      struct bt_err **err);
+/* LOOP. Like stor_layer_begin, but the parent may still be under construction
+ * (overlay only: its layers do not need their parent's content), so layers of
+ * one image can be extracted at the same time. Finish them in order: finishing
+ * a layer whose parent is not in the store yet is BT_ECONFLICT. A kill -9
+ * between the commits leaves a child without its parent, which open removes.
+ * BT_EINVAL with the vfs driver. */
+int stor_layer_begin_after(struct stor_layers *ls, const char *parent, struct stor_layer_tx **ret,
+                           struct bt_err **err);
 /* POOL. */
 int stor_layer_tx_prepare(struct stor_layer_tx *tx, struct bt_err **err);
 /* ANY. After prepare: the directory to extract into (owned by tx: do not close) and its

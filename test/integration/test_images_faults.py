@@ -211,18 +211,31 @@ def test_sigkill_mid_pull_then_restart_and_finish(berthd_factory, plain_registry
         proxy.stall(after=hold, seconds=None, digest=stalled["digest"])
         cli = d.docker_popen("pull", ref)
         others = [x for x in layers if x is not stalled]
+        layers_dir = os.path.join(d.data_root, "layers")
 
-        def progressed():
+        def moment():
+            """'extracting' while a layer is being extracted into a temp
+            directory (the harshest moment to die), else 'downloaded' once
+            every other blob is stored and layer 2 hangs."""
             s = _blob_requests(proxy, stalled["digest"])
-            return (s and s[0]["body_bytes"] >= hold and
-                    all(os.path.exists(blob_path(d, x["digest"])) for x in others))
+            if not (s and s[0]["body_bytes"] > 0):
+                return None
+            try:
+                names = os.listdir(layers_dir)
+            except FileNotFoundError:
+                names = []
+            if any(n.startswith(".tmp-") for n in names):
+                return "extracting"
+            if s[0]["body_bytes"] >= hold and \
+                    all(os.path.exists(blob_path(d, x["digest"])) for x in others):
+                return "downloaded"
+            return None
 
-        ok = poll_until(progressed, 60.0)
-        if not ok:
+        when = poll_until(moment, 60.0, step=0.002)
+        if not when:
             cli.kill()
             cli.communicate()
-        assert ok, "the pull did not reach the stalled layer with the others done:\n%s\n%s" % (
-            _fmt(proxy.requests), log_tail(d))
+        assert when, "the pull did not get going:\n%s\n%s" % (_fmt(proxy.requests), log_tail(d))
         killed_requests = len(proxy.requests)
         d.signal(signal.SIGKILL)
         d.wait_exit()
@@ -233,6 +246,11 @@ def test_sigkill_mid_pull_then_restart_and_finish(berthd_factory, plain_registry
             cli.kill()
             cli.communicate()
         assert cli.returncode != 0, "docker pull succeeded although berthd was killed"
+        stored = [x for x in layers if os.path.exists(blob_path(d, x["digest"]))]
+        partial = [x for x in layers if x not in stored and os.path.exists(ingest_path(d, x["digest"]))
+                   and os.path.getsize(ingest_path(d, x["digest"])) > 0]
+        print("killed while %s; stored blobs: %d, partial ingests: %d; temp names: %r" % (
+            when, len(stored), len(partial), temp_leftovers(d, ingest=False)))
         proxy.clear_faults()
 
         d.start()
@@ -262,11 +280,14 @@ def test_sigkill_mid_pull_then_restart_and_finish(berthd_factory, plain_registry
         assert fetched < total, "the restarted pull downloaded %d bytes of %d:\n%s" % (
             fetched, total, _fmt(blob_after))
         # Blobs verified before the kill are not fetched again...
-        refetched = [q for q in blob_after if any(q["path"].endswith(x["digest"]) for x in others)]
+        refetched = [q for q in blob_after if any(q["path"].endswith(x["digest"]) for x in stored)]
         assert refetched == [], "verified blobs downloaded again after the restart:\n" + \
             _fmt(refetched)
-        # ... and the interrupted one continues where it stopped.
-        s = [q for q in blob_after if q["path"].endswith(stalled["digest"])]
-        assert s and re.match(r"bytes=[1-9]\d*-$", s[0]["range"] or ""), \
-            "the interrupted blob was not resumed with a Range request:\n" + _fmt(s)
+        # ... and the interrupted ones continue where they stopped.
+        for x in partial:
+            s = [q for q in blob_after if q["path"].endswith(x["digest"])]
+            assert s and re.match(r"bytes=[1-9]\d*-$", s[0]["range"] or ""), \
+                "the interrupted blob %s was not resumed with a Range request:\n%s" % (
+                    x["digest"], _fmt(s))
+        assert stalled in partial, "the stalled blob's bytes were not kept for a resume"
     assert temp_leftovers(d) == [], temp_leftovers(d)

@@ -425,3 +425,25 @@ def test_rmi_last_image_leaves_no_blobs(berthd, plain_registry, fixture_images, 
     names[hexof(ly.config_digest)] = "config"
     assert left == [], "blobs/sha256 after the only image was removed: %r" % (
         [(h, names.get(h, "?")) for h in left])
+
+
+# ---------------------------------------------------------------------------
+# prune (listed as not implemented in this round's brief, but it works)
+
+
+def test_image_prune(berthd, plain_registry, fixture_images, pushed, tmp_path):
+    d = berthd
+    brepo, _ = _refs(plain_registry.host)
+    run_ok(d, "pull", brepo)
+    tar = str(tmp_path / "rootfs.tar")
+    diff_id = _write_rootfs_tar(tar)
+    dangling = run_ok(d, "import", tar).strip()
+    out = run_ok(d, "image", "prune", "-f")
+    assert "Deleted Images:" in out and "deleted: " + dangling in out, out
+    assert "Total reclaimed space:" in out, out
+    assert not image_exists(d, dangling)
+    assert not os.path.exists(layer_path(d, diff_id))
+    assert image_exists(d, brepo), "prune without -a removed a tagged image"
+    out = run_ok(d, "image", "prune", "-a", "-f")
+    assert "untagged: %s:latest" % brepo in out, out
+    assert images_json(d, "-a") == [] and layer_dirs(d) == [] and blob_files(d) == []

@@ -439,3 +439,36 @@ def test_ten_concurrent_pulls_share_downloads(berthd, plain_registry, fixture_im
     api = api_images(d)
     assert [i["Id"] for i in api] == [ly.config_digest], api
     assert api[0]["RepoTags"] == [ref], api
+
+
+# ---------------------------------------------------------------------------
+# Listed as not implemented in this round's brief: pull -a is skipped;
+# registry-mirrors turned out to work already and is tested.
+
+NOT_YET = "listed as not implemented yet in the images test brief (issue 3); unskip when it lands"
+
+
+@pytest.mark.skip(reason=NOT_YET + ": docker pull -a")
+def test_pull_all_tags(berthd, plain_registry, fixture_images):
+    d = berthd
+    r = plain_registry
+    images.push(fixture_images.busybox, r.ref("alltags/busybox", "a"))
+    images.push(fixture_images.busybox, r.ref("alltags/busybox", "b"), format="v2s2")
+    images.push(fixture_images.layered, r.ref("alltags/busybox", "c"))
+    repo = "%s/alltags/busybox" % r.host
+    run_ok(d, "pull", "-a", repo)
+    rows = images_json(d, repo)
+    assert sorted(x["Tag"] for x in rows) == ["a", "b", "c"], rows
+
+
+def test_registry_mirror_for_docker_hub(berthd_factory, plain_registry, fixture_images):
+    """`docker pull busybox` goes to the mirrors first; a dead mirror falls
+    through to the next one."""
+    dead = "http://127.0.0.1:%d" % reg.free_port()
+    d = berthd_factory(config={"registry-mirrors": [dead, plain_registry.url]})
+    images.push(fixture_images.busybox, plain_registry.ref("library/busybox", "latest"))
+    out = _pull(d, "busybox")
+    assert "Status: Downloaded newer image for busybox:latest" in out, out
+    info = inspect(d, "busybox")
+    assert info["Id"] == fixture_images.busybox.config_digest
+    assert info["RepoTags"] == ["busybox:latest"], info["RepoTags"]

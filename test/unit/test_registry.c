@@ -510,6 +510,8 @@ struct res {
     uint64_t size;
     char digest[BT_DIGEST_STR_LEN + 1];
     char *idtok;
+    char **tags;
+    size_t n_tags;
 };
 
 static void res_done(struct res *r)
@@ -517,6 +519,7 @@ static void res_done(struct res *r)
     bt_err_free(r->err);
     bt_reg_manifest_free(r->m);
     free(r->idtok);
+    bt_reg_tags_free(r->tags);
     memset(r, 0, sizeof(*r));
 }
 
@@ -570,6 +573,21 @@ static void on_login(void *d, const char *idtok, struct bt_err *e)
     r->done = true;
     r->err = e;
     r->idtok = idtok ? strdup(idtok) : NULL;
+}
+
+static void on_tags(void *d, char **tags, size_t n, struct bt_err *e)
+{
+    struct res *r = d;
+    assert_false(r->done);
+    r->done = true;
+    r->tags = tags;
+    r->n_tags = n;
+    r->err = e;
+    /* The contract: a NULL-terminated list on success, nothing on error. */
+    if (e)
+        assert_null(tags);
+    else
+        assert_null(tags[n]);
 }
 
 static void expect_ok(struct res *r)
@@ -643,6 +661,17 @@ static void upload(struct bt_registry *c, struct bt_reg_target t, const void *da
         fail_msg("start: %s", err->msg);
     run_until(&r->done);
     close(fd);
+}
+
+static void list_tags(struct bt_registry *c, struct bt_reg_target t, struct res *r)
+{
+    struct bt_err *err = NULL;
+
+    memset(r, 0, sizeof(*r));
+    if (bt_reg_tags_list(c, &t, on_tags, r, NULL, &err) < 0)
+        fail_msg("start: %s", err->msg);
+    assert_false(r->done); /* never completes inside the call */
+    run_until(&r->done);
 }
 
 static void login(struct bt_registry *c, const char *h, const char *user, const char *pass,
@@ -777,6 +806,17 @@ static void check_layer(struct sink *s)
     assert_false(s->progress_backwards);
 }
 
+static struct bt_registry *new_client_cfg(struct bt_registry_config cfg)
+{
+    struct bt_registry *c = NULL;
+    struct bt_err *err = NULL;
+
+    if (bt_registry_new(&loop, &cfg, &c, &err) < 0)
+        fail_msg("client: %s", err->msg);
+    TRACK(clients, c);
+    return c;
+}
+
 static struct bt_registry *new_client(unsigned stall_ms, const char *const *mirrors, size_t n)
 {
     struct bt_registry_config cfg = {
@@ -785,13 +825,8 @@ static struct bt_registry *new_client(unsigned stall_ms, const char *const *mirr
         .mirrors = mirrors,
         .n_mirrors = n,
     };
-    struct bt_registry *c = NULL;
-    struct bt_err *err = NULL;
 
-    if (bt_registry_new(&loop, &cfg, &c, &err) < 0)
-        fail_msg("client: %s", err->msg);
-    TRACK(clients, c);
-    return c;
+    return new_client_cfg(cfg);
 }
 
 static void on_client_closed(void *data)
@@ -1343,6 +1378,370 @@ static void test_schema1_and_bad_digest(void **state)
     srv_stop(p);
 }
 
+/* ---- tag lists ------------------------------------------------------------------- */
+
+/* Push the fixture image to repository `name` under each of the tags. */
+static void push_tags(struct bt_registry *c, const char *h, const char *name,
+                      const char *const *tags, size_t n)
+{
+    struct res r;
+
+    upload(c, target(h, name, NULL), config_json, strlen(config_json), 0, &r);
+    expect_ok(&r);
+    upload(c, target(h, name, NULL), layer, LAYER_SIZE, 0, &r);
+    expect_ok(&r);
+    for (size_t i = 0; i < n; i++) {
+        put_manifest(c, target(h, name, NULL), tags[i], &r);
+        expect_ok(&r);
+    }
+}
+
+/* The list has exactly the wanted tags; distribution lists them in the
+ * order of its storage, so any order. */
+static void expect_tags(struct res *r, const char *const *want, size_t n)
+{
+    expect_ok(r);
+    assert_non_null(r->tags);
+    assert_int_equal(r->n_tags, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t hits = 0;
+        for (size_t j = 0; j < r->n_tags; j++)
+            hits += strcmp(r->tags[j], want[i]) == 0;
+        if (hits != 1)
+            fail_msg("tag %s listed %zu times", want[i], hits);
+    }
+}
+
+static void test_tags_list(void **state)
+{
+    static const char *const tags[] = {"v1", "v2", "latest"};
+    struct bt_reg_target t = target(host, "test/tags", NULL);
+    char want[256];
+    struct res r;
+
+    push_tags(client, host, "test/tags", tags, ARRAY_SIZE(tags));
+    list_tags(client, t, &r);
+    expect_tags(&r, tags, ARRAY_SIZE(tags));
+    res_done(&r);
+
+    /* Unknown: never pushed, or only blobs and no tag (distribution says
+     * NAME_UNKNOWN for both). */
+    list_tags(client, target(host, "test/nosuch", NULL), &r);
+    assert_non_null(r.err);
+    assert_int_equal(r.err->code, BT_ENOTFOUND);
+    snprintf(want, sizeof(want),
+             "repository %s/test/nosuch not found: does not exist or no pull access", host);
+    assert_string_equal(r.err->msg, want);
+    res_done(&r);
+    upload(client, target(host, "test/blobsonly", NULL), config_json, strlen(config_json), 0, &r);
+    expect_ok(&r);
+    t = target(host, "test/blobsonly", NULL);
+    t.display = "blobsonly";
+    list_tags(client, t, &r);
+    assert_non_null(r.err);
+    assert_int_equal(r.err->code, BT_ENOTFOUND);
+    assert_string_equal(r.err->msg,
+                        "repository blobsonly not found: does not exist or no pull access");
+    res_done(&r);
+
+    /* Invalid names fail at once. */
+    {
+        struct bt_reg_target bad = target(host, "Test/Tags", NULL);
+        struct bt_err *err = NULL;
+
+        assert_int_equal(bt_reg_tags_list(client, &bad, on_tags, &r, NULL, &err), -1);
+        assert_int_equal(err->code, BT_EINVAL);
+        bt_err_free(err);
+    }
+}
+
+static void test_tags_page_size_ignored(void **state)
+{
+    static const char *const tags[] = {"p1", "p2", "p3", "p4", "p5"};
+    struct bt_registry_config cfg = {.backoff_ms = 10, .tags_page_size = 2};
+    struct bt_registry *c;
+    struct res r;
+
+    /* distribution 2.8 ignores n= and sends no Link: one page of all five. */
+    push_tags(client, host, "test/paged", tags, ARRAY_SIZE(tags));
+    c = new_client_cfg(cfg);
+    list_tags(c, target(host, "test/paged", NULL), &r);
+    expect_tags(&r, tags, ARRAY_SIZE(tags));
+    res_done(&r);
+    close_client(c);
+}
+
+static void test_tags_retry_and_mirrors(void **state)
+{
+    static const char *const tags[] = {"v1", "v2", "latest"};
+    char dead[64], good[64], h[32];
+    const char *mirrors[2];
+    struct bt_registry *c;
+    struct srv *p;
+    struct res r;
+
+    /* Two 503s, then the list. */
+    p = srv_start(reg_plain.port, NULL);
+    p->fail503_left = 2;
+    snprintf(h, sizeof(h), "127.0.0.1:%d", p->port);
+    c = new_client(0, NULL, 0);
+    list_tags(c, target(h, "test/tags", NULL), &r);
+    expect_tags(&r, tags, ARRAY_SIZE(tags));
+    assert_int_equal(p->fails, 2);
+    res_done(&r);
+    close_client(c);
+
+    /* Always 503: three tries, then an error that names the list. */
+    p->fail503_left = 1000;
+    c = new_client(0, NULL, 0);
+    list_tags(c, target(h, "test/tags", NULL), &r);
+    assert_non_null(r.err);
+    assert_int_equal(r.err->code, BT_EINTERNAL);
+    assert_non_null(strstr(r.err->msg, "tag list of"));
+    assert_non_null(strstr(r.err->msg, "failed after 3 attempts"));
+    res_done(&r);
+    close_client(c);
+    srv_stop(p);
+
+    /* docker.io through mirrors: a dead one, then a good one. */
+    snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", free_port());
+    snprintf(good, sizeof(good), "http://127.0.0.1:%d", reg_plain.port);
+    mirrors[0] = dead;
+    mirrors[1] = good;
+    c = new_client(0, mirrors, 2);
+    list_tags(c, target("docker.io", "test/tags", NULL), &r);
+    expect_tags(&r, tags, ARRAY_SIZE(tags));
+    res_done(&r);
+    close_client(c);
+}
+
+/* A registry that pages its tag list as the distribution spec says: n= and
+ * last=, and a Link to the next page. */
+static const char *const page_all[] = {"a", "b", "c", "d", "e"};
+static char page_seen[8][160];
+static int page_requests;
+static enum {
+    PAGE_PATH,     /* Link: </v2/...> */
+    PAGE_ABSOLUTE, /* Link: <http://127.0.0.1:PORT/v2/...> */
+    PAGE_QUERY,    /* Link: <?n=..&last=..>, relative to the page */
+    PAGE_FOREIGN,  /* Link to another host: not followed */
+    PAGE_NULL,     /* {"tags":null} */
+    PAGE_JUNK,     /* invalid tags among good ones */
+    PAGE_EMPTY,    /* an empty page that says more follow */
+    PAGE_SELF,     /* a Link to the same page */
+    PAGE_ENDLESS,  /* pages of 2500 new tags, for ever */
+    PAGE_FAIL2,    /* 503 from the second page on */
+} page_mode;
+
+static void page_handler(struct srv *s, const char *req, struct bt_buf *resp)
+{
+    const char *path = req + 4, *q, *last;
+    size_t plen = strcspn(path, " "), start = 0, n = 100, end;
+    struct bt_buf body, link;
+
+    if (strncmp(path, "/v2/ ", 5) == 0) {
+        bt_buf_appendf(resp, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+        return;
+    }
+    if (page_requests < (int)ARRAY_SIZE(page_seen))
+        snprintf(page_seen[page_requests], sizeof(page_seen[0]), "%.*s", (int)plen, path);
+    if (page_mode == PAGE_FAIL2 && page_requests++ > 0) {
+        bt_buf_appendf(resp, "HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n"
+                             "Connection: close\r\n\r\n");
+        return;
+    }
+    if (page_mode != PAGE_FAIL2)
+        page_requests++;
+    bt_buf_init(&body, 0);
+    bt_buf_init(&link, 0);
+    q = memchr(path, '?', plen);
+    if (q && (q = strstr(q, "n=")) && q < path + plen)
+        n = strtoul(q + 2, NULL, 10);
+    last = memchr(path, '?', plen) ? strstr(path, "last=") : NULL;
+    if (last && last < path + plen)
+        for (start = 0; start < ARRAY_SIZE(page_all) && page_all[start][0] != last[5]; start++)
+            ;
+    start += last && last < path + plen ? 1 : 0;
+    end = start + n < ARRAY_SIZE(page_all) ? start + n : ARRAY_SIZE(page_all);
+    bt_buf_appendf(&body, "{\"name\":\"test/page\",\"tags\":");
+    if (page_mode == PAGE_NULL) {
+        bt_buf_appendf(&body, "null}");
+        end = ARRAY_SIZE(page_all);
+    } else if (page_mode == PAGE_EMPTY || page_mode == PAGE_SELF) {
+        bt_buf_appendf(&body, page_mode == PAGE_SELF ? "[\"a\"]}" : "[]}");
+        end = start;
+    } else if (page_mode == PAGE_ENDLESS) {
+        for (int i = 0; i < 2500; i++)
+            bt_buf_appendf(&body, "%st%d-%d\"", i ? ",\"" : "[\"", page_requests, i);
+        bt_buf_appendf(&body, "]}");
+        end = start;
+    } else {
+        bt_buf_appendf(&body, "[");
+        for (size_t i = start; i < end; i++)
+            bt_buf_appendf(&body, "%s\"%s\"", i > start ? "," : "", page_all[i]);
+        if (page_mode == PAGE_JUNK)
+            bt_buf_appendf(&body, ",\"bad tag\",\"../../x\"");
+        bt_buf_appendf(&body, "]}");
+    }
+    if (end < ARRAY_SIZE(page_all) || (page_mode >= PAGE_EMPTY && page_mode <= PAGE_ENDLESS)) {
+        const char *lt = end > 0 && end <= ARRAY_SIZE(page_all) ? page_all[end - 1] : "a";
+        switch (page_mode) {
+        case PAGE_ABSOLUTE:
+            bt_buf_appendf(&link,
+                           "<http://127.0.0.1:%d/v2/test/page/tags/list?n=%zu&last=%s>; "
+                           "rel=\"next\"",
+                           s->port, n, lt);
+            break;
+        case PAGE_QUERY:
+            bt_buf_appendf(&link, "<?n=%zu&last=%s>; rel=next", n, lt);
+            break;
+        case PAGE_FOREIGN:
+            bt_buf_appendf(&link,
+                           "<http://127.0.0.2:%d/v2/test/page/tags/list?n=%zu&last=%s>; "
+                           "rel=\"next\"",
+                           s->port, n, lt);
+            break;
+        case PAGE_SELF:
+            bt_buf_appendf(&link, "<%.*s>; rel=\"next\"", (int)plen, path);
+            break;
+        case PAGE_ENDLESS:
+            bt_buf_appendf(&link, "</v2/test/page/tags/list?last=t%d-2499>; rel=\"next\"",
+                           page_requests);
+            break;
+        default:
+            bt_buf_appendf(&link, "</v2/test/page/tags/list?n=%zu&last=%s>; rel=\"next\"", n, lt);
+            break;
+        }
+    }
+    /* A rel="prev" first, as some registries send both. */
+    bt_buf_appendf(resp,
+                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   "Link: </v2/test/page/tags/list?n=1>; rel=\"prev\"\r\n%s%s%s"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                   link.len ? "Link: " : "", link.len ? link.p : "", link.len ? "\r\n" : "",
+                   body.len, body.p);
+    bt_buf_done(&body);
+    bt_buf_done(&link);
+}
+
+static void test_tags_pagination(void **state)
+{
+    struct bt_registry_config cfg = {.backoff_ms = 10, .tags_page_size = 2};
+    struct bt_registry *c;
+    struct srv *p;
+    struct res r;
+    char h[32], want[128];
+
+    p = srv_start(0, page_handler);
+    snprintf(h, sizeof(h), "127.0.0.1:%d", p->port);
+    c = new_client_cfg(cfg);
+
+    /* Three pages of 2, 2 and 1, whichever way the Link is written. */
+    for (page_mode = PAGE_PATH; page_mode <= PAGE_QUERY; page_mode++) {
+        page_requests = 0;
+        list_tags(c, target(h, "test/page", NULL), &r);
+        expect_ok(&r);
+        assert_int_equal(r.n_tags, 5);
+        for (size_t i = 0; i < 5; i++)
+            assert_string_equal(r.tags[i], page_all[i]); /* in the registry's order */
+        assert_int_equal(page_requests, 3);
+        res_done(&r);
+    }
+    /* The first page asked for n; later ones followed the Link as it was
+     * (here a relative one, resolved against the page's URL). */
+    assert_string_equal(page_seen[0], "/v2/test/page/tags/list?n=2");
+    assert_string_equal(page_seen[1], "/v2/test/page/tags/list?n=2&last=b");
+    assert_string_equal(page_seen[2], "/v2/test/page/tags/list?n=2&last=d");
+
+    /* Without a page size: the registry's own pages (here 100: one page). */
+    close_client(c);
+    c = new_client(0, NULL, 0);
+    page_mode = PAGE_PATH;
+    page_requests = 0;
+    list_tags(c, target(h, "test/page", NULL), &r);
+    expect_ok(&r);
+    assert_int_equal(r.n_tags, 5);
+    assert_int_equal(page_requests, 1);
+    assert_string_equal(page_seen[0], "/v2/test/page/tags/list");
+    res_done(&r);
+    close_client(c);
+
+    /* "tags": null is an empty list; invalid tags are skipped. */
+    c = new_client_cfg(cfg);
+    page_mode = PAGE_NULL;
+    list_tags(c, target(h, "test/page", NULL), &r);
+    expect_ok(&r);
+    assert_int_equal(r.n_tags, 0);
+    assert_non_null(r.tags);
+    res_done(&r);
+    page_mode = PAGE_JUNK;
+    list_tags(c, target(h, "test/page", NULL), &r);
+    expect_ok(&r);
+    assert_int_equal(r.n_tags, 5);
+    assert_string_equal(r.tags[4], "e");
+    res_done(&r);
+
+    /* A Link to another host is not followed: the credentials stay home. */
+    page_mode = PAGE_FOREIGN;
+    page_requests = 0;
+    list_tags(c, target(h, "test/page", NULL), &r);
+    assert_non_null(r.err);
+    assert_int_equal(r.err->code, BT_EINTERNAL);
+    assert_non_null(strstr(r.err->msg, "unusable next page link"));
+    assert_int_equal(page_requests, 1);
+    res_done(&r);
+
+    /* Registries that would keep us paging: an empty page with a next link,
+     * a link to the same page, and pages without end (the cap stops them). */
+    page_mode = PAGE_EMPTY;
+    list_tags(c, target(h, "test/page", NULL), &r);
+    assert_non_null(r.err);
+    assert_non_null(strstr(r.err->msg, "an empty page with a next page link"));
+    res_done(&r);
+    page_mode = PAGE_SELF;
+    page_requests = 0;
+    list_tags(c, target(h, "test/page", NULL), &r);
+    assert_non_null(r.err);
+    assert_non_null(strstr(r.err->msg, "a next page link to the same page"));
+    assert_int_equal(page_requests, 1);
+    res_done(&r);
+    page_mode = PAGE_ENDLESS;
+    page_requests = 0;
+    list_tags(c, target(h, "test/page", NULL), &r);
+    assert_non_null(r.err);
+    assert_int_equal(r.err->code, BT_EINTERNAL);
+    snprintf(want, sizeof(want), "repository %s/test/page has more than %d tags", h,
+             BT_REG_TAGS_MAX);
+    assert_string_equal(r.err->msg, want);
+    assert_int_equal(page_requests, 5); /* 4 pages of 2500 fill it, the 5th is too many */
+    res_done(&r);
+    close_client(c);
+
+    /* A docker.io mirror that fails after its first page: the next endpoint
+     * lists from the start, and nothing of the failed mirror's page stays
+     * (test/tags was pushed by test_tags_list). */
+    {
+        static const char *const tags[] = {"v1", "v2", "latest"};
+        char m1[64], m2[64];
+        const char *mirrors[2] = {m1, m2};
+
+        snprintf(m1, sizeof(m1), "http://%s", h);
+        snprintf(m2, sizeof(m2), "http://%s", host);
+        cfg.mirrors = mirrors;
+        cfg.n_mirrors = 2;
+        c = new_client_cfg(cfg);
+        page_mode = PAGE_FAIL2;
+        page_requests = 0;
+        list_tags(c, target("docker.io", "test/tags", NULL), &r);
+        expect_tags(&r, tags, ARRAY_SIZE(tags));
+        assert_int_equal(page_requests, 2);
+        res_done(&r);
+    }
+
+    close_client(c);
+    srv_stop(p);
+}
+
 /* ---- Basic auth ------------------------------------------------------------------ */
 
 /* bcrypt through the system's libcrypt (libxcrypt), as htpasswd -B would. */
@@ -1412,6 +1811,18 @@ static void test_basic_auth(void **state)
     get_manifest(client, target(h, "private/app", &good), "v1", &r);
     check_manifest(&r);
     res_done(&r);
+
+    /* Tag list: Basic creds go along; without them, refused. */
+    {
+        static const char *const want[] = {"v1"};
+        list_tags(client, target(h, "private/app", &good), &r);
+        expect_tags(&r, want, ARRAY_SIZE(want));
+        res_done(&r);
+        list_tags(client, target(h, "private/app", NULL), &r);
+        assert_non_null(r.err);
+        assert_int_equal(r.err->code, BT_EFORBIDDEN);
+        res_done(&r);
+    }
 }
 
 /* ---- token auth: a token server signing ES256 JWTs ------------------------------- */
@@ -1705,6 +2116,22 @@ static void test_token_auth(void **state)
         assert_int_equal(refreshes, 1);
     }
 
+    /* Tag list: scope repository:tok/app:pull, so the cached pull token serves;
+     * anonymous gets a token for nothing and is refused. */
+    {
+        static const char *const want[] = {"v1"};
+        before = token_requests;
+        list_tags(c, target(h, "tok/app", &good), &r);
+        expect_tags(&r, want, ARRAY_SIZE(want));
+        assert_int_equal(token_requests, before);
+        res_done(&r);
+        list_tags(c, target(h, "tok/app", NULL), &r);
+        assert_non_null(r.err);
+        assert_int_equal(r.err->code, BT_EFORBIDDEN);
+        assert_non_null(strstr(r.err->msg, "pull access denied for"));
+        res_done(&r);
+    }
+
     close_client(c);
     srv_stop(ts);
     EVP_PKEY_free(tok_key);
@@ -1732,6 +2159,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_5xx, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_mirrors, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_schema1_and_bad_digest, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_tags_list, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_tags_page_size_ignored, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_tags_retry_and_mirrors, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_tags_pagination, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_basic_auth, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_token_auth, test_setup, test_teardown),
     };
