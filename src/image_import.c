@@ -19,6 +19,7 @@
 #include "berth/images.h"
 #include "berth/job.h"
 #include "berth/layer_apply.h"
+#include "berth/layer_blob.h"
 #include "berth/reference.h"
 #include "berth/spool.h"
 #include "berth/storage.h"
@@ -38,9 +39,6 @@ struct bt_import {
     bool finishing;
     bool detached;   /* the client left: finish quietly */
     /* The spooled archive is also kept as a blob, so push can send it. */
-    struct bt_sha256 *hash;
-    uint64_t len;
-    unsigned char magic[4];
     struct stor_blob_desc desc;
 };
 
@@ -53,7 +51,6 @@ static void import_free(struct bt_import *imp)
     free(imp->comment);
     free(imp->blob);
     bt_err_free(imp->err);
-    bt_sha256_free(imp->hash);
     free(imp);
 }
 
@@ -102,11 +99,7 @@ int bt_import_begin(struct bt_daemon *d, const char *repo, const char *tag, cons
     imp->fd = bt_spool_open(d->cfg.data_root, err);
     if (imp->fd < 0)
         goto fail;
-    imp->hash = bt_sha256_new();
-    if (!imp->hash) {
-        bt_err_set(err, BT_EINTERNAL, ENOMEM, "import");
-        goto fail;
-    }
+
     *ret = imp;
     return 0;
 fail:
@@ -116,10 +109,6 @@ fail:
 
 int bt_import_write(struct bt_import *imp, const char *data, size_t len, struct bt_err **err)
 {
-    for (size_t i = 0; i < len && imp->len + i < sizeof(imp->magic); i++)
-        imp->magic[imp->len + i] = (unsigned char)data[i];
-    bt_sha256_update(imp->hash, data, len);
-    imp->len += len;
     return bt_spool_write(imp->fd, data, len, err);
 }
 
@@ -188,46 +177,14 @@ static void layer_applied(void *arg, const struct bt_layer_applied *res, struct 
     }
 }
 
-static const char *spool_media_type(const unsigned char *m, uint64_t len)
-{
-    if (len >= 2 && m[0] == 0x1f && m[1] == 0x8b)
-        return BT_REG_MT_LAYER_GZIP;
-    if (len >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
-        return BT_REG_MT_OCI_LAYER_ZSTD;
-    return BT_REG_MT_LAYER_TAR;
-}
-
-/* Pool: copy the spool into the content store under its digest. */
+/* Pool: keep the archive as a blob (gzip'd when it came plain). */
 static void spool_store_work(void *arg)
 {
     struct bt_import *imp = arg;
-    struct stor_ingest *in = NULL;
-    char buf[65536];
-    off_t off = 0;
-    int r = stor_ingest_open(imp->d->content, imp->desc.digest, imp->desc.size, &in, &imp->err);
+    bool created;
 
-    if (r != 0)
-        return; /* stored already (1) or failed */
-    off = (off_t)stor_ingest_offset(in); /* bytes of an earlier attempt are there */
-    for (;;) {
-        ssize_t n = pread(imp->fd, buf, sizeof(buf), off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            bt_err_set(&imp->err, BT_EINTERNAL, errno, "read the import spool");
-            break;
-        }
-        if (n == 0) {
-            (void)stor_ingest_commit(in, &imp->err);
-            break;
-        }
-        if (stor_ingest_write(in, buf, (size_t)n, &imp->err) < 0)
-            break;
-        off += n;
-    }
-    if (imp->err)
-        (void)stor_ingest_abort(in, false, NULL);
-    stor_ingest_free(in);
+    (void)bt_layer_blob_store(imp->d->content, imp->d->cfg.data_root, imp->fd, &imp->desc,
+                              &created, &imp->err);
 }
 
 static void spool_stored(void *arg, bool ran)
@@ -261,10 +218,6 @@ void bt_import_finish(struct bt_import *imp, bt_import_cb cb, void *arg)
     imp->cb = cb;
     imp->arg = arg;
     imp->finishing = true;
-    bt_sha256_final(imp->hash, imp->desc.digest);
-    imp->desc.size = (int64_t)imp->len;
-    snprintf(imp->desc.media_type, sizeof(imp->desc.media_type), "%s",
-             spool_media_type(imp->magic, imp->len));
     /* The extractor reads (and closes) its own descriptor; the spool stays
      * open for the copy into the content store. */
     fd = fcntl(imp->fd, F_DUPFD_CLOEXEC, 3);

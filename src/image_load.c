@@ -20,6 +20,7 @@
 #include "berth/images.h"
 #include "berth/job.h"
 #include "berth/layer_apply.h"
+#include "berth/layer_blob.h"
 #include "berth/reference.h"
 #include "berth/registry.h"
 #include "berth/spool.h"
@@ -47,6 +48,9 @@ struct bt_load {
     struct load_image *imgs;
     size_t n_imgs, img_i, layer_i;
     struct bt_err *err;
+    struct bt_strv new_blobs;  /* created by this load: removed again if it fails */
+    struct bt_strv new_layers; /* likewise, bottom first */
+    struct bt_strv kept;       /* blobs of images already registered: never removed */
     bt_load_line_fn line;
     bt_load_done_fn done;
     void *arg;
@@ -79,6 +83,9 @@ static void load_free(struct bt_load *l)
     if (l->fd >= 0)
         close(l->fd);
     bt_err_free(l->err);
+    bt_strv_done(&l->new_blobs);
+    bt_strv_done(&l->new_layers);
+    bt_strv_done(&l->kept);
     free(l);
 }
 
@@ -114,55 +121,18 @@ static char *read_in(int root, const char *path, size_t max, size_t *ret_len)
     return buf;
 }
 
-static const char *magic_media_type(int fd)
-{
-    unsigned char m[4] = {0};
-    ssize_t n = pread(fd, m, sizeof(m), 0);
-
-    if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
-        return BT_REG_MT_LAYER_GZIP;
-    if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
-        return BT_REG_MT_OCI_LAYER_ZSTD;
-    return BT_REG_MT_LAYER_TAR;
-}
-
-/* Hash the layer file, then copy it into the content store under that digest. */
+/* Keep the layer file as a blob (gzip'd when plain). */
 static int keep_layer(struct bt_load *l, int root, const char *path, struct load_layer *out)
 {
-    char buf[65536];
-    struct bt_sha256 *h = bt_sha256_new();
-    struct stor_ingest *in = NULL;
-    int64_t size = 0;
-    int fd = open_in(root, path, O_RDONLY), r = -1;
-    ssize_t n;
+    int fd = open_in(root, path, O_RDONLY), r;
+    bool created = false;
 
-    if (fd < 0 || !h) {
-        bt_err_set(&l->err, BT_EINVAL, fd < 0 ? errno : 0, "archive layer %s", path);
-        goto out;
-    }
-    while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        bt_sha256_update(h, buf, (size_t)n);
-        size += n;
-    }
-    bt_sha256_final(h, out->blob.digest);
-    out->blob.size = size;
-    snprintf(out->blob.media_type, sizeof(out->blob.media_type), "%s", magic_media_type(fd));
-    r = stor_ingest_open(l->d->content, out->blob.digest, size, &in, &l->err);
-    if (r != 0) { /* 1: stored already */
-        r = r == 1 ? 0 : -1;
-        goto out;
-    }
-    for (off_t off = stor_ingest_offset(in); (n = pread(fd, buf, sizeof(buf), off)) > 0; off += n)
-        if (stor_ingest_write(in, buf, (size_t)n, &l->err) < 0)
-            break;
-    r = l->err ? -1 : stor_ingest_commit(in, &l->err);
-    if (r < 0)
-        (void)stor_ingest_abort(in, false, NULL);
-out:
-    stor_ingest_free(in);
-    bt_sha256_free(h);
-    if (fd >= 0)
-        close(fd);
+    if (fd < 0)
+        return bt_err_set(&l->err, BT_EINVAL, errno, "archive layer %s", path);
+    r = bt_layer_blob_store(l->d->content, l->d->cfg.data_root, fd, &out->blob, &created, &l->err);
+    close(fd);
+    if (created)
+        bt_strv_push(&l->new_blobs, out->blob.digest);
     return r;
 }
 
@@ -178,8 +148,15 @@ static int load_entry(struct bt_load *l, int root, const cJSON *e, struct load_i
     im->config = read_in(root, cfg->valuestring, 16 << 20, &im->config_len);
     if (!im->config)
         return bt_err_set(&l->err, BT_EINVAL, 0, "archive config %s is missing", cfg->valuestring);
-    if (stor_content_put(l->d->content, NULL, im->config, im->config_len, NULL, &l->err) < 0)
-        return -1;
+    {
+        char digest[BT_DIGEST_STR_LEN + 1];
+        bt_sha256_digest(im->config, im->config_len, digest);
+        bool had = stor_content_has(l->d->content, digest, NULL) == 1;
+        if (stor_content_put(l->d->content, NULL, im->config, im->config_len, NULL, &l->err) < 0)
+            return -1;
+        if (!had)
+            bt_strv_push(&l->new_blobs, digest);
+    }
     cJSON_ArrayForEach(it, tags) {
         struct bt_ref r = {0};
         char *full;
@@ -255,6 +232,21 @@ out:
 
 static void load_end(struct bt_load *l)
 {
+    if (l->err) {
+        /* Nothing of a failed load stays: its pins go, then what it made. */
+        for (size_t i = 0; i < l->n_imgs; i++)
+            for (size_t k = 0; k < l->imgs[i].n_layers; k++)
+                if (l->imgs[i].layers[k].pinned) {
+                    stor_layer_unpin(l->d->layers, l->imgs[i].layers[k].chain);
+                    l->imgs[i].layers[k].pinned = false;
+                }
+        struct bt_strv drop = {0};
+        for (size_t i = 0; i < l->new_blobs.n; i++)
+            if (!bt_strv_contains(&l->kept, l->new_blobs.v[i]))
+                bt_strv_push(&drop, l->new_blobs.v[i]);
+        bt_storage_gc(l->d, &l->new_layers, &drop);
+        bt_strv_done(&drop);
+    }
     if (!l->detached && l->done)
         l->done(l->arg, l->err);
     load_free(l);
@@ -304,6 +296,7 @@ static void layer_applied(void *arg, const struct bt_layer_applied *res, struct 
         return;
     }
     ly->pinned = true;
+    bt_strv_push(&l->new_layers, res->chain_id);
     l->layer_i++;
     load_next(l);
 }
@@ -318,6 +311,11 @@ static void load_register(struct bt_load *l, struct load_image *im)
     }
     if (im->n_layers)
         memcpy(img->top_chain, im->layers[im->n_layers - 1].chain, sizeof(img->top_chain));
+    bt_strv_push(&l->kept, img->id);
+    for (size_t k = 0; k < im->n_layers; k++) {
+        (void)stor_blobmap_add(l->d->blobmap, im->layers[k].diff_id, &im->layers[k].blob);
+        bt_strv_push(&l->kept, im->layers[k].blob.digest);
+    }
     for (size_t k = 0; k < im->n_layers; k++) {
         struct stor_layer_info info;
         if (stor_layers_get(l->d->layers, im->layers[k].chain, &info) == 0)
@@ -353,7 +351,6 @@ static void load_next(struct bt_load *l)
         for (size_t k = 0; k < im->n_layers; k++) {
             memcpy(im->layers[k].diff_id, probe->diff_ids[k], sizeof(im->layers[k].diff_id));
             stor_chain_id(k ? im->layers[k - 1].chain : NULL, probe->diff_ids[k], im->layers[k].chain);
-            (void)stor_blobmap_add(l->d->blobmap, probe->diff_ids[k], &im->layers[k].blob);
         }
         stor_image_free(probe);
     }

@@ -592,3 +592,74 @@ int bt_image_register(struct bt_daemon *d, struct stor_image *img, const struct 
     }
     return 0;
 }
+
+/* ---- garbage: layers and blobs a failed operation made -------------------- */
+
+struct gc_job {
+    struct bt_daemon *d;
+    struct bt_strv chains; /* removed last first */
+    struct bt_strv blobs;
+    struct stor_layer_rm *rm;
+    size_t next;
+};
+
+static void gc_next(struct gc_job *g);
+
+static void gc_blobs_work(void *arg)
+{
+    struct gc_job *g = arg;
+    for (size_t i = 0; i < g->blobs.n; i++)
+        (void)stor_content_delete(g->d->content, g->blobs.v[i], NULL);
+}
+
+static void gc_free(void *arg, bool ran)
+{
+    struct gc_job *g = arg;
+    bt_strv_done(&g->chains);
+    bt_strv_done(&g->blobs);
+    free(g);
+}
+
+static void gc_rm_work(void *arg)
+{
+    struct gc_job *g = arg;
+    (void)stor_layer_remove_run(g->rm, NULL);
+}
+
+static void gc_rm_done(void *arg, bool ran)
+{
+    struct gc_job *g = arg;
+    stor_layer_remove_end(g->d->layers, g->rm);
+    g->rm = NULL;
+    gc_next(g);
+}
+
+static void gc_next(struct gc_job *g)
+{
+    while (g->next < g->chains.n) {
+        const char *chain = g->chains.v[g->chains.n - 1 - g->next++];
+        if (!stor_layer_removable(g->d->layers, chain) ||
+            stor_layer_remove_begin(g->d->layers, chain, &g->rm, NULL) < 0)
+            continue;
+        if (bt_job_queue(g->d->loop, gc_rm_work, gc_rm_done, g) == 0)
+            return;
+        stor_layer_remove_end(g->d->layers, g->rm);
+        g->rm = NULL;
+    }
+    if (bt_job_queue(g->d->loop, gc_blobs_work, gc_free, g) < 0)
+        gc_free(g, false);
+}
+
+void bt_storage_gc(struct bt_daemon *d, const struct bt_strv *chains, const struct bt_strv *blobs)
+{
+    struct gc_job *g = calloc(1, sizeof(*g));
+
+    if (!g)
+        return;
+    g->d = d;
+    for (size_t i = 0; chains && i < chains->n; i++)
+        bt_strv_push(&g->chains, chains->v[i]);
+    for (size_t i = 0; blobs && i < blobs->n; i++)
+        bt_strv_push(&g->blobs, blobs->v[i]);
+    gc_next(g);
+}

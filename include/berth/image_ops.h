@@ -50,6 +50,11 @@ typedef void (*bt_image_register_cb)(void *arg, struct stor_image *img, struct b
 int bt_image_register(struct bt_daemon *d, struct stor_image *img, const struct bt_strv *refs,
                       bt_image_register_cb cb, void *arg);
 
+/* Undo what a failed load or pull left: layers (bottom first in `chains`,
+ * removed from the top while nothing holds them) and blobs (deleted). The
+ * caller must have released its pins. Fire and forget. */
+void bt_storage_gc(struct bt_daemon *d, const struct bt_strv *chains, const struct bt_strv *blobs);
+
 /* Write images/repositories.json soon (coalesced; on the pool). */
 void bt_images_persist(struct bt_daemon *d);
 

@@ -7,9 +7,12 @@ import contextlib
 import hashlib
 import json
 import os
+import pathlib
+import shutil
 import subprocess
+import tempfile
 
-from conftest import poll_until
+import pytest
 
 LOG_TAIL = 4000  # characters of berthd's stderr quoted in failure messages
 
@@ -160,7 +163,13 @@ def overlay_mount(lowerdirs, target):
         subprocess.run(["umount", target], capture_output=True, timeout=30)
 
 
-def wait_quiet(d, timeout=3.0):
-    """Bounded poll until the daemon's fd count is back to its start-up
-    baseline (plus the suite's slack); returns the count."""
-    return d.wait_fds_back(timeout=timeout)
+
+@pytest.fixture
+def scratch():
+    """A private temporary directory (a pathlib.Path) under /tmp, removed at
+    teardown. Used instead of pytest's tmp_path, whose numbered directories
+    under /tmp/pytest-of-<user> are pruned by any other pytest session
+    running at the same time."""
+    path = tempfile.mkdtemp(prefix="berth-imgtest-", dir="/tmp")
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)

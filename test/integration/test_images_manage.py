@@ -16,6 +16,7 @@ import pytest
 
 import images
 from conftest import poll_until
+from image_helpers import scratch  # noqa: F401  (a fixture)
 from image_helpers import (blob_files, blob_path, chain_ids, diff_dir, hexof, image_exists,
                            images_json, inspect, layer_dirs, layer_path, log_tail,
                            mounts_mentioning, run_fail, run_ok, temp_leftovers)
@@ -146,13 +147,13 @@ def test_rmi_and_tag_errors(berthd):
     assert "No such image" in err, err
 
 
-def test_images_filters(berthd, plain_registry, fixture_images, pushed, tmp_path):
+def test_images_filters(berthd, plain_registry, fixture_images, pushed, scratch):
     d = berthd
     fx = fixture_images
     brepo, lrepo = _refs(plain_registry.host)
     run_ok(d, "pull", brepo)
     run_ok(d, "pull", lrepo)
-    tar = tmp_path / "rootfs.tar"
+    tar = scratch / "rootfs.tar"
     _write_rootfs_tar(str(tar))
     imported = run_ok(d, "import", str(tar)).strip()  # no tag: dangling
     assert imported.startswith("sha256:"), imported
@@ -229,9 +230,9 @@ def _check_imported_layer(d, info, diff_id):
                                     "mtime": images.FIXED_TIME}, tree["/bin/sh-link"]
 
 
-def test_import_file_with_changes(berthd, tmp_path):
+def test_import_file_with_changes(berthd, scratch):
     d = berthd
-    tar = str(tmp_path / "rootfs.tar")
+    tar = str(scratch / "rootfs.tar")
     diff_id = _write_rootfs_tar(tar)
     t0 = time.time()
     out = run_ok(d, "import", "-c", 'CMD ["sh"]', "-c", "ENV A=1", "-c", "EXPOSE 80",
@@ -262,9 +263,9 @@ def test_import_file_with_changes(berthd, tmp_path):
     assert temp_leftovers(d) == []
 
 
-def test_import_stdin_gzip(berthd, tmp_path):
+def test_import_stdin_gzip(berthd, scratch):
     d = berthd
-    tar = str(tmp_path / "rootfs.tar.gz")
+    tar = str(scratch / "rootfs.tar.gz")
     diff_id = _write_rootfs_tar(tar, compress=True)
     with open(tar, "rb") as f:
         p = subprocess.run(["docker", "import", "-", "imp/stdin"], env=d.docker_env(),
@@ -297,9 +298,9 @@ def _garbage(kind):
 
 
 @pytest.mark.parametrize("kind", ["random", "gzip-garbage", "truncated-tar"])
-def test_import_garbage_leaves_nothing(berthd, tmp_path, kind):
+def test_import_garbage_leaves_nothing(berthd, scratch, kind):
     d = berthd
-    path = str(tmp_path / "garbage")
+    path = str(scratch / "garbage")
     with open(path, "wb") as f:
         f.write(_garbage(kind))
     before = (layer_dirs(d), blob_files(d))
@@ -315,7 +316,7 @@ def test_import_garbage_leaves_nothing(berthd, tmp_path, kind):
     assert poll_until(lambda: temp_leftovers(d) == [], 2.0), \
         "import of %s left temporary files: %r" % (kind, temp_leftovers(d))
     # A good import afterwards works.
-    tar = str(tmp_path / "ok.tar")
+    tar = str(scratch / "ok.tar")
     _write_rootfs_tar(tar)
     run_ok(d, "import", tar, "imp/ok")
 
@@ -328,7 +329,7 @@ def _ts(t):
     return "%.9f" % t
 
 
-def test_image_events(berthd, plain_registry, fixture_images, pushed, tmp_path):
+def test_image_events(berthd, plain_registry, fixture_images, pushed, scratch):
     d = berthd
     ly = fixture_images.layered
     _, lrepo = _refs(plain_registry.host)
@@ -339,7 +340,7 @@ def test_image_events(berthd, plain_registry, fixture_images, pushed, tmp_path):
     run_ok(d, "tag", ref, "ev/tagged:one")
     run_ok(d, "rmi", "ev/tagged:one")
     run_ok(d, "rmi", ref)
-    tar = str(tmp_path / "rootfs.tar")
+    tar = str(scratch / "rootfs.tar")
     _write_rootfs_tar(tar)
     imported = run_ok(d, "import", tar).strip()
 
@@ -431,11 +432,11 @@ def test_rmi_last_image_leaves_no_blobs(berthd, plain_registry, fixture_images, 
 # prune (listed as not implemented in this round's brief, but it works)
 
 
-def test_image_prune(berthd, plain_registry, fixture_images, pushed, tmp_path):
+def test_image_prune(berthd, plain_registry, fixture_images, pushed, scratch):
     d = berthd
     brepo, _ = _refs(plain_registry.host)
     run_ok(d, "pull", brepo)
-    tar = str(tmp_path / "rootfs.tar")
+    tar = str(scratch / "rootfs.tar")
     diff_id = _write_rootfs_tar(tar)
     dangling = run_ok(d, "import", tar).strip()
     out = run_ok(d, "image", "prune", "-f")

@@ -16,6 +16,7 @@ import pytest
 
 import images
 import registry as reg
+from image_helpers import scratch  # noqa: F401  (a fixture)
 from image_helpers import (api_images, chain_ids, diff_dir, hexof, human_size, images_json,
                            inspect, log_tail, overlay_mount, run_fail, run_ok)
 
@@ -148,7 +149,7 @@ def _assert_layers_on_disk(d, fx_image):
 
 
 def test_layered_rootfs_overlay_file_by_file(berthd, plain_registry, fixture_images, pushed,
-                                             tmp_path):
+                                             scratch):
     d = berthd
     ly = fixture_images.layered
     lrepo = "%s/%s" % (plain_registry.host, LAYERED)
@@ -157,7 +158,7 @@ def test_layered_rootfs_overlay_file_by_file(berthd, plain_registry, fixture_ima
     assert info["GraphDriver"]["Name"] == "overlay2", info["GraphDriver"]
     chains = _assert_layers_on_disk(d, ly)
     lowers = [diff_dir(d, c) for c in reversed(chains)]  # top first
-    with overlay_mount(lowers, str(tmp_path / "rootfs")) as root:
+    with overlay_mount(lowers, str(scratch / "rootfs")) as root:
         actual = images.scan_tree(root)
     problems = images.compare_tree(ly.expected_tree, actual)
     assert problems == [], "rootfs of %s mounted from %s differs:\n%s" % (
@@ -313,13 +314,9 @@ def test_pull_basic_auth_raw_header(berthd, registry_factory, fixture_images):
 
 def test_pull_token_auth(berthd, registry_factory, fixture_images):
     d = berthd
-    # Connections left to the stopped proxy are test_registry_connections_
-    # released's subject; don't report them twice.
-    d.check_fds = False
     r = registry_factory(auth="token")
     ts = r.token_server
     images.push(fixture_images.layered, r.ref("tok/layered"), creds=r.creds)
-    ref = r.ref("tok/layered")
     scope = "repository:tok/layered:pull"
 
     # Through a proxy that counts the registry requests berthd makes.
@@ -354,7 +351,6 @@ def test_pull_token_auth(berthd, registry_factory, fixture_images):
 
     info = inspect(d, pref)
     assert info["RootFS"]["Layers"] == fixture_images.layered.diff_ids
-    assert ref  # the registry itself was only reached through the proxy
 
 
 def test_token_cached_across_pulls(berthd, registry_factory, fixture_images):
@@ -425,8 +421,7 @@ def test_ten_concurrent_pulls_share_downloads(berthd, plain_registry, fixture_im
         bad = [x for x in results if x[0] != 0]
         assert not bad, "%d of 10 pulls failed: %r\nberthd log:\n%s" % (len(bad), bad[:3], log_tail(d))
         for rc, out, err in results:
-            assert "Digest: %s" % ly.manifest_digest in out or \
-                re.search(r"Digest: sha256:[0-9a-f]{64}", out), out
+            assert "Digest: %s" % pushed["layered"] in out, out
         counts = {}
         for q in proxy.requests_matching(r"/blobs/sha256:"):
             dig = q["path"].rsplit("/", 1)[1]
