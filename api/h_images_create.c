@@ -130,6 +130,28 @@ static void pull_on_abort(struct api_req *rq)
     api_req_unref(rq); /* the pull's reference */
 }
 
+static void pull_all_on_abort(struct api_req *rq)
+{
+    struct bt_pull_all *a = rq->ctx;
+
+    rq->ctx = NULL;
+    if (a)
+        bt_pull_all_cancel(a);
+    api_req_unref(rq);
+}
+
+/* No tag (absent or empty) on a name without one asks for every tag, as
+ * the API defines it (docker pull -a); clients send tag=latest otherwise. */
+static bool pull_wants_all_tags(struct api_req *rq)
+{
+    const char *tag = api_req_query(rq, "tag");
+    const char *image = api_req_query(rq, "fromImage");
+    const char *slash = strrchr(image, '/');
+    const char *colon = strrchr(image, ':');
+
+    return (!tag || !*tag) && !strchr(image, '@') && !(colon && (!slash || colon > slash));
+}
+
 static int images_pull(struct api_req *rq, struct bt_err **err)
 {
     struct bt_reg_creds *creds = NULL;
@@ -147,14 +169,22 @@ static int images_pull(struct api_req *rq, struct bt_err **err)
         return -1;
     o.creds = creds;
     api_req_ref(rq);
-    r = bt_pull_start(rq->daemon, &o, &cb, &p, err);
+    if (pull_wants_all_tags(rq)) {
+        struct bt_pull_all *a;
+        r = bt_pull_all_start(rq->daemon, &o, &cb, &a, err);
+        rq->ctx = r < 0 ? NULL : a;
+        rq->on_abort = pull_all_on_abort;
+    } else {
+        r = bt_pull_start(rq->daemon, &o, &cb, &p, err);
+        rq->ctx = r < 0 ? NULL : p;
+        rq->on_abort = pull_on_abort;
+    }
     bt_reg_creds_free(creds);
     if (r < 0) {
+        rq->on_abort = NULL;
         api_req_unref(rq);
         return -1;
     }
-    rq->ctx = p;
-    rq->on_abort = pull_on_abort;
     return 0;
 }
 

@@ -682,3 +682,141 @@ void bt_pull_cancel(struct bt_pull *p)
     if (p->pending == 0)
         pull_free(p);
 }
+
+/* ---- every tag (docker pull -a) ------------------------------------------------ */
+
+struct bt_pull_all {
+    struct bt_daemon *d;
+    char *image, *platform, *host, *path, *display;
+    struct bt_reg_creds *creds;
+    struct bt_pull_cb cb;
+    char **tags;
+    size_t n_tags, i;
+    struct bt_pull *cur;
+    struct bt_reg_req *req;
+    bool started, cancelled;
+};
+
+static void pull_all_free(struct bt_pull_all *a)
+{
+    free(a->image);
+    free(a->platform);
+    free(a->host);
+    free(a->path);
+    free(a->display);
+    bt_reg_creds_free(a->creds);
+    bt_reg_tags_free(a->tags);
+    free(a);
+}
+
+static void pull_all_next(struct bt_pull_all *a);
+
+static void all_message(void *arg, const struct bt_pull_msg *m)
+{
+    struct bt_pull_all *a = arg;
+    a->started = true;
+    a->cb.message(a->cb.arg, m);
+}
+
+static void all_done(void *arg, bool started, const struct bt_err *err)
+{
+    struct bt_pull_all *a = arg;
+
+    a->cur = NULL;
+    if (err) {
+        a->cb.done(a->cb.arg, a->started || started, err);
+        pull_all_free(a);
+        return;
+    }
+    a->i++;
+    pull_all_next(a);
+}
+
+static void pull_all_next(struct bt_pull_all *a)
+{
+    struct bt_pull_opts o = {a->image, NULL, a->platform, a->creds};
+    struct bt_pull_cb cb = {all_message, all_done, a};
+    struct bt_err *e = NULL;
+
+    if (a->i == a->n_tags) {
+        a->cb.done(a->cb.arg, a->started, NULL);
+        pull_all_free(a);
+        return;
+    }
+    o.tag = a->tags[a->i];
+    if (bt_pull_start(a->d, &o, &cb, &a->cur, &e) < 0) {
+        a->cb.done(a->cb.arg, a->started, e);
+        bt_err_free(e);
+        pull_all_free(a);
+    }
+}
+
+static void all_tags_listed(void *data, char **tags, size_t n, struct bt_err *err)
+{
+    struct bt_pull_all *a = data;
+
+    a->req = NULL;
+    if (err || n == 0) {
+        struct bt_err *e = err;
+        if (!e)
+            bt_err_set(&e, BT_ENOTFOUND, 0, "repository %s has no tags", a->display);
+        a->cb.done(a->cb.arg, false, e);
+        bt_err_free(e);
+        bt_reg_tags_free(tags);
+        pull_all_free(a);
+        return;
+    }
+    a->tags = tags;
+    a->n_tags = n;
+    pull_all_next(a);
+}
+
+int bt_pull_all_start(struct bt_daemon *d, const struct bt_pull_opts *o, const struct bt_pull_cb *cb,
+                      struct bt_pull_all **ret, struct bt_err **err)
+{
+    struct bt_pull_all *a = calloc(1, sizeof(*a));
+    struct bt_ref ref = {0};
+    struct bt_reg_target t;
+
+    if (!a)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
+    if (bt_ref_parse(o->image, &ref, err) < 0) {
+        free(a);
+        return -1;
+    }
+    if (ref.tag || ref.digest) {
+        bt_ref_done(&ref);
+        free(a);
+        return bt_err_set(err, BT_EINVAL, 0, "tag can't be used with --all-tags/-a");
+    }
+    a->d = d;
+    a->cb = *cb;
+    a->image = strdup(o->image);
+    a->platform = o->platform ? strdup(o->platform) : NULL;
+    a->host = strdup(ref.domain);
+    a->path = strdup(ref.path);
+    a->display = bt_ref_familiar_name(&ref);
+    bt_ref_done(&ref);
+    if (o->creds && !bt_reg_creds_empty(o->creds))
+        a->creds = bt_reg_creds_dup(o->creds);
+    if (!a->image || !a->host || !a->path || !a->display) {
+        pull_all_free(a);
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
+    }
+    t = (struct bt_reg_target){a->host, a->path, a->creds, a->display};
+    if (bt_reg_tags_list(d->registry, &t, all_tags_listed, a, &a->req, err) < 0) {
+        pull_all_free(a);
+        return -1;
+    }
+    *ret = a;
+    return 0;
+}
+
+void bt_pull_all_cancel(struct bt_pull_all *a)
+{
+    if (a->req)
+        bt_reg_req_cancel(a->req);
+    if (a->cur)
+        bt_pull_cancel(a->cur);
+    pull_all_free(a);
+}

@@ -45,4 +45,11 @@ int bt_pull_start(struct bt_daemon *d, const struct bt_pull_opts *o, const struc
  * layers being extracted finish; no more callbacks. */
 void bt_pull_cancel(struct bt_pull *p);
 
+/* docker pull -a: every tag of the repository (image names no tag), one
+ * after the other, with the same callbacks; done comes once at the end. */
+struct bt_pull_all;
+int bt_pull_all_start(struct bt_daemon *d, const struct bt_pull_opts *o, const struct bt_pull_cb *cb,
+                      struct bt_pull_all **ret, struct bt_err **err);
+void bt_pull_all_cancel(struct bt_pull_all *a);
+
 #endif

@@ -437,13 +437,6 @@ def test_ten_concurrent_pulls_share_downloads(berthd, plain_registry, fixture_im
 
 
 # ---------------------------------------------------------------------------
-# Listed as not implemented in this round's brief: pull -a is skipped;
-# registry-mirrors turned out to work already and is tested.
-
-NOT_YET = "listed as not implemented yet in the images test brief (issue 3); unskip when it lands"
-
-
-@pytest.mark.skip(reason=NOT_YET + ": docker pull -a")
 def test_pull_all_tags(berthd, plain_registry, fixture_images):
     d = berthd
     r = plain_registry
@@ -454,6 +447,8 @@ def test_pull_all_tags(berthd, plain_registry, fixture_images):
     run_ok(d, "pull", "-a", repo)
     rows = images_json(d, repo)
     assert sorted(x["Tag"] for x in rows) == ["a", "b", "c"], rows
+    # Only a name without a tag means "every tag".
+    run_fail(d, "pull", "-a", repo + ":a")
 
 
 def test_registry_mirror_for_docker_hub(berthd_factory, plain_registry, fixture_images):
