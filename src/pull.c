@@ -1,7 +1,6 @@
 /* The pull state machine (see berth/pull.h). */
 #include <config.h>
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "berth/job.h"
 #include "berth/layer_apply.h"
 #include "berth/log.h"
+#include "berth/manifest.h"
 #include "berth/pull.h"
 #include "berth/reference.h"
 #include "berth/registry.h"
@@ -48,7 +48,7 @@ struct bt_pull {
     char *familiar, *full, *name_full, *familiar_name;
     char *host, *path;
     struct bt_reg_creds *creds;
-    char os[16], arch[16], variant[16];
+    struct bt_platform plat;
     struct bt_reg_req *req;
     char manifest_digest[BT_DIGEST_STR_LEN + 1];
     char config_digest[BT_DIGEST_STR_LEN + 1];
@@ -366,29 +366,24 @@ static void pull_remember_blob(struct bt_pull *p, const struct pull_layer *l)
 /* diff IDs from the config, chain IDs, and which layers are already here. */
 static int pull_plan_layers(struct bt_pull *p, struct bt_err **err)
 {
-    cJSON *cfg = cJSON_ParseWithLength(p->config, p->config_len);
-    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "rootfs"),
-                                                        "diff_ids");
+    struct stor_image *cfg;
     size_t have = 0;
 
-    if (!cJSON_IsArray(ids) || (size_t)cJSON_GetArraySize(ids) != p->n_layers) {
-        cJSON_Delete(cfg);
-        return bt_err_set(err, BT_EINVAL, 0, "image config of %s has %d diff IDs for %zu layers",
-                          p->familiar, cJSON_GetArraySize(ids), p->n_layers);
+    if (stor_image_from_config(p->config, p->config_len, &cfg, err) < 0)
+        return bt_err_wrap(err, "image config of %s", p->familiar);
+    if (cfg->n_layers != p->n_layers) {
+        bt_err_set(err, BT_EINVAL, 0, "image config of %s has %zu diff IDs for %zu layers",
+                   p->familiar, cfg->n_layers, p->n_layers);
+        stor_image_free(cfg);
+        return -1;
     }
     for (size_t i = 0; i < p->n_layers; i++) {
-        const cJSON *id = cJSON_GetArrayItem(ids, (int)i);
         struct pull_layer *l = &p->layers[i];
-        if (!cJSON_IsString(id) || !bt_digest_valid(id->valuestring) ||
-            stor_chain_id(i ? p->layers[i - 1].chain : NULL, id->valuestring, l->chain) < 0) {
-            cJSON_Delete(cfg);
-            return bt_err_set(err, BT_EINVAL, 0, "image config of %s has an invalid diff ID",
-                              p->familiar);
-        }
-        memcpy(l->diff_id, id->valuestring, sizeof(l->diff_id));
+        memcpy(l->diff_id, cfg->diff_ids[i], sizeof(l->diff_id));
+        (void)stor_chain_id(i ? p->layers[i - 1].chain : NULL, l->diff_id, l->chain);
         pull_remember_blob(p, l);
     }
-    cJSON_Delete(cfg);
+    stor_image_free(cfg);
     /* A chain present means every layer below it is present too. */
     for (size_t i = p->n_layers; i > 0; i--)
         if (stor_layers_get(p->d->layers, p->layers[i - 1].chain, NULL) == 0) {
@@ -476,18 +471,6 @@ static void config_fetched(void *arg, const struct bt_err *err)
 
 /* ---- manifests ----------------------------------------------------------------- */
 
-static bool platform_matches(struct bt_pull *p, const cJSON *plat)
-{
-    const cJSON *os = cJSON_GetObjectItemCaseSensitive(plat, "os");
-    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(plat, "architecture");
-    const cJSON *var = cJSON_GetObjectItemCaseSensitive(plat, "variant");
-
-    if (!cJSON_IsString(os) || !cJSON_IsString(arch) || strcmp(os->valuestring, p->os) != 0 ||
-        strcmp(arch->valuestring, p->arch) != 0)
-        return false;
-    return !p->variant[0] || (cJSON_IsString(var) && strcmp(var->valuestring, p->variant) == 0);
-}
-
 static void manifest_got(void *data, struct bt_reg_manifest *m, struct bt_err *err);
 
 static int pull_get_manifest(struct bt_pull *p, const char *ref, struct bt_err **err)
@@ -501,52 +484,29 @@ static int pull_get_manifest(struct bt_pull *p, const char *ref, struct bt_err *
     return 0;
 }
 
-static int pick_platform(struct bt_pull *p, const cJSON *root, struct bt_err **err)
+static int read_layers(struct bt_pull *p, const struct bt_reg_manifest *m, struct bt_err **err)
 {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "manifests"), *it;
+    struct bt_manifest mf;
 
-    cJSON_ArrayForEach(it, list) {
-        const cJSON *dg = cJSON_GetObjectItemCaseSensitive(it, "digest");
-        if (platform_matches(p, cJSON_GetObjectItemCaseSensitive(it, "platform")) &&
-            cJSON_IsString(dg))
-            return pull_get_manifest(p, dg->valuestring, err);
-    }
-    return bt_err_set(err, BT_ENOTFOUND, 0, "no matching manifest for %s/%s%s%s in the manifest "
-                      "list entries", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
-}
-
-static int read_layers(struct bt_pull *p, const cJSON *root, struct bt_err **err)
-{
-    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
-    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers"), *it;
-    const cJSON *cd = cJSON_GetObjectItemCaseSensitive(cfg, "digest");
-    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(cfg, "size");
-    size_t n = 0;
-
-    if (!cJSON_IsString(cd) || !bt_digest_valid(cd->valuestring) || !cJSON_IsArray(layers))
-        return bt_err_set(err, BT_EINVAL, 0, "invalid manifest for %s", p->familiar);
-    snprintf(p->config_digest, sizeof(p->config_digest), "%s", cd->valuestring);
-    p->config_size = cJSON_IsNumber(cs) ? (uint64_t)cs->valuedouble : 0;
-    p->layers = calloc((size_t)cJSON_GetArraySize(layers) + 1, sizeof(*p->layers));
-    if (!p->layers)
+    if (bt_manifest_parse(m->body, m->len, &mf, err) < 0)
+        return bt_err_wrap(err, "%s", p->familiar);
+    memcpy(p->config_digest, mf.config.digest, sizeof(p->config_digest));
+    p->config_size = mf.config.size;
+    p->layers = calloc(mf.n_layers + 1, sizeof(*p->layers));
+    if (!p->layers) {
+        bt_manifest_done(&mf);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
-    cJSON_ArrayForEach(it, layers) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "digest");
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "size");
-        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(it, "mediaType");
-        struct pull_layer *l = &p->layers[n];
-        if (!cJSON_IsString(d) || !bt_digest_valid(d->valuestring))
-            return bt_err_set(err, BT_EINVAL, 0, "invalid layer digest in the manifest of %s",
-                              p->familiar);
-        l->p = p;
-        snprintf(l->digest, sizeof(l->digest), "%s", d->valuestring);
-        snprintf(l->short_id, sizeof(l->short_id), "%.12s", bt_digest_hex(l->digest));
-        l->size = cJSON_IsNumber(s) ? (uint64_t)s->valuedouble : 0;
-        snprintf(l->media_type, sizeof(l->media_type), "%s",
-                 cJSON_IsString(mt) ? mt->valuestring : BT_REG_MT_OCI_LAYER_GZIP);
-        n++;
     }
-    p->n_layers = n;
+    for (size_t i = 0; i < mf.n_layers; i++) {
+        struct pull_layer *l = &p->layers[i];
+        l->p = p;
+        memcpy(l->digest, mf.layers[i].digest, sizeof(l->digest));
+        snprintf(l->short_id, sizeof(l->short_id), "%.12s", bt_digest_hex(l->digest));
+        l->size = mf.layers[i].size;
+        memcpy(l->media_type, mf.layers[i].media_type, sizeof(l->media_type));
+    }
+    p->n_layers = mf.n_layers;
+    bt_manifest_done(&mf);
     return 0;
 }
 
@@ -555,7 +515,6 @@ static void manifest_got(void *data, struct bt_reg_manifest *m, struct bt_err *e
     struct bt_pull *p = data;
     struct bt_err *e = NULL;
     struct bt_reg_target t;
-    cJSON *root;
     bool list;
 
     p->req = NULL;
@@ -568,9 +527,7 @@ static void manifest_got(void *data, struct bt_reg_manifest *m, struct bt_err *e
         pull_finish(p, err);
         return;
     }
-    root = cJSON_ParseWithLength(m->body, m->len);
-    list = strcmp(m->media_type, BT_REG_MT_LIST) == 0 || strcmp(m->media_type, BT_REG_MT_OCI_INDEX) == 0 ||
-           (cJSON_GetObjectItemCaseSensitive(root, "manifests") && !cJSON_GetObjectItemCaseSensitive(root, "layers"));
+    list = bt_manifest_is_index(m->body, m->len, m->media_type);
     /* The digest the user's reference resolved to (the list's, for a list). */
     if (!p->manifest_digest[0])
         memcpy(p->manifest_digest, m->digest, sizeof(p->manifest_digest));
@@ -580,11 +537,13 @@ static void manifest_got(void *data, struct bt_reg_manifest *m, struct bt_err *e
         msg(p, line, p->ref.tag ? p->ref.tag : p->familiar, false, 0, 0);
     }
     if (list) {
-        if (pick_platform(p, root, &e) < 0)
+        char digest[BT_DIGEST_STR_LEN + 1];
+        if (bt_manifest_pick(m->body, m->len, &p->plat, digest, &e) < 0 ||
+            pull_get_manifest(p, digest, &e) < 0)
             pull_finish(p, e);
         goto out;
     }
-    if (read_layers(p, root, &e) < 0) {
+    if (read_layers(p, m, &e) < 0) {
         pull_finish(p, e);
         goto out;
     }
@@ -594,29 +553,10 @@ static void manifest_got(void *data, struct bt_reg_manifest *m, struct bt_err *e
     if (bt_blob_fetch_join(p->d, &t, p->config_digest, p->config_size, &p->config_w, &e) < 0)
         pull_finish(p, e);
 out:
-    cJSON_Delete(root);
     bt_reg_manifest_free(m);
 }
 
 /* ---- start ---------------------------------------------------------------------- */
-
-static int parse_platform(struct bt_pull *p, const char *platform, struct bt_err **err)
-{
-    struct utsname u;
-
-    (void)uname(&u);
-    snprintf(p->os, sizeof(p->os), "linux");
-    snprintf(p->arch, sizeof(p->arch), "%s", bt_go_arch(u.machine));
-    if (strcmp(p->arch, "arm64") == 0)
-        snprintf(p->variant, sizeof(p->variant), "v8");
-    if (!platform || !*platform)
-        return 0;
-    p->variant[0] = '\0';
-    if (sscanf(platform, "%15[^/]/%15[^/]/%15s", p->os, p->arch, p->variant) < 2)
-        return bt_err_set(err, BT_EINVAL, 0, "invalid platform %s: expected os/arch[/variant]",
-                          platform);
-    return 0;
-}
 
 static int pull_ref(struct bt_pull *p, const struct bt_pull_opts *o, struct bt_err **err)
 {
@@ -652,7 +592,7 @@ int bt_pull_start(struct bt_daemon *d, const struct bt_pull_opts *o, const struc
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
     p->d = d;
     p->cb = *cb;
-    if (pull_ref(p, o, err) < 0 || parse_platform(p, o->platform, err) < 0)
+    if (pull_ref(p, o, err) < 0 || bt_platform_parse(o->platform, &p->plat, err) < 0)
         goto fail;
     if (o->creds && !bt_reg_creds_empty(o->creds))
         p->creds = bt_reg_creds_dup(o->creds);
