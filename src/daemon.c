@@ -46,6 +46,41 @@ static int daemon_open_storage(struct bt_daemon *d, struct bt_err **err)
     return 0;
 }
 
+/* A kill -9 between a layer reference and its image record leaves a
+ * reference no image holds: drop those, or the layers could never go. */
+static void daemon_drop_stray_refs(struct bt_daemon *d)
+{
+    size_t dropped = 0;
+
+    for (size_t i = 0; i < stor_layers_count(d->layers); i++) {
+        struct stor_layer_info info;
+        const char *const *holders;
+        size_t n;
+        struct bt_strv stray = {0};
+
+        stor_layers_at(d->layers, i, &info);
+        if (stor_layers_holders(d->layers, info.chain_id, &holders, &n) < 0)
+            continue;
+        for (size_t k = 0; k < n; k++) {
+            char id[BT_DIGEST_STR_LEN + 1];
+            if (strlen(holders[k]) != BT_DIGEST_HEX_LEN)
+                continue; /* not an image's (containers hold layers too, later) */
+            snprintf(id, sizeof(id), "sha256:%s", holders[k]);
+            if (!stor_images_get(d->images, id))
+                bt_strv_push(&stray, holders[k]);
+        }
+        for (size_t k = 0; k < stray.n; k++) {
+            (void)stor_layer_unref(d->layers, info.chain_id, stray.v[k], NULL);
+            (void)stor_layer_unref_write(d->layers, info.chain_id, stray.v[k], NULL);
+            dropped++;
+        }
+        bt_strv_done(&stray);
+    }
+    if (dropped)
+        BT_LOG(WARN, "images", "dropped layer references of images that do not exist",
+               "count=%zu", dropped);
+}
+
 static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
 {
     size_t dropped = 0;
@@ -56,6 +91,7 @@ static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
     if (dropped)
         BT_LOG(WARN, "images", "dropped image records whose config is missing or corrupt",
                "count=%zu", dropped);
+    daemon_drop_stray_refs(d);
     BT_LOG(DEBUG, "images", "image store loaded", "images=%zu", stor_images_count(d->images));
     return 0;
 }
