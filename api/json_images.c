@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api/json_images.h"
+#include "berth/buf.h"
 #include "berth/config.h"
 #include "berth/daemon.h"
 #include "berth/image_ops.h"
@@ -96,13 +97,38 @@ static void copy_str(cJSON *dst, const char *key, const cJSON *src, const char *
     cJSON_AddStringToObject(dst, key, cJSON_IsString(v) ? v->valuestring : "");
 }
 
+/* The lower layers' diff dirs, top first, joined by ':' as overlay2 shows them. */
+static char *lower_dirs(struct bt_daemon *d, const char *top)
+{
+    struct stor_layer_info info;
+    struct bt_buf b;
+    char chain[BT_DIGEST_STR_LEN + 1];
+
+    bt_buf_init(&b, 0);
+    if (stor_layers_get(d->layers, top, &info) < 0)
+        return NULL;
+    memcpy(chain, info.parent, sizeof(chain));
+    while (chain[0] && stor_layers_get(d->layers, chain, &info) == 0) {
+        char *path = NULL;
+        if (stor_layers_diff_path(d->layers, chain, &path, NULL) == 0)
+            bt_buf_appendf(&b, "%s%s", b.len ? ":" : "", path);
+        free(path);
+        memcpy(chain, info.parent, sizeof(chain));
+    }
+    return bt_buf_steal(&b, NULL);
+}
+
 static void add_graph_driver(cJSON *o, struct bt_daemon *d, const struct stor_image *img)
 {
     cJSON *g = cJSON_AddObjectToObject(o, "GraphDriver"), *data;
-    char *path = NULL;
+    char *path = NULL, *lower;
 
     data = cJSON_AddObjectToObject(g, "Data");
     if (img->top_chain[0] && stor_layers_diff_path(d->layers, img->top_chain, &path, NULL) == 0) {
+        lower = lower_dirs(d, img->top_chain);
+        if (lower)
+            cJSON_AddStringToObject(data, "LowerDir", lower);
+        free(lower);
         cJSON_AddStringToObject(data, "MergedDir", "");
         cJSON_AddStringToObject(data, "UpperDir", path);
         cJSON_AddStringToObject(data, "WorkDir", "");

@@ -153,7 +153,6 @@ static void manifest_put(void *data, const char *digest, struct bt_err *err)
     struct bt_push *p = data;
     const char *tag = p->tags.v[p->tag_i];
     char line[300], ref[600];
-    _cleanup_free_ char *full = NULL;
 
     p->req = NULL;
     if (push_gone(p)) {
