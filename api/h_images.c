@@ -307,11 +307,7 @@ int h_images_prune(struct api_req *rq, struct bt_err **err)
 static void push_on_message(void *arg, const char *status, const char *id, bool detail,
                             uint64_t current, uint64_t total)
 {
-    struct api_req *rq = arg;
-
-    if (!rq->streaming)
-        api_stream_begin(rq, 200, "application/json");
-    api_progress_write(rq, status, id, detail, (int64_t)current, (int64_t)total);
+    api_progress_msg(arg, status, id, detail, (int64_t)current, (int64_t)total);
 }
 
 static void push_on_aux(void *arg, const char *tag, const char *digest, uint64_t size)
@@ -331,22 +327,7 @@ static void push_on_aux(void *arg, const char *tag, const char *digest, uint64_t
 
 static void push_on_done(void *arg, bool started, const struct bt_err *err)
 {
-    struct api_req *rq = arg;
-
-    rq->ctx = NULL;
-    rq->on_abort = NULL;
-    if (api_req_alive(rq)) {
-        if (err && !rq->streaming) {
-            api_reply_err(rq, err);
-        } else {
-            if (!rq->streaming)
-                api_stream_begin(rq, 200, "application/json");
-            if (err)
-                api_progress_error(rq, err->msg);
-            api_stream_end(rq);
-        }
-    }
-    api_req_unref(rq);
+    api_progress_finish(arg, err);
 }
 
 static void push_on_abort(struct api_req *rq)

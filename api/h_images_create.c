@@ -34,17 +34,12 @@ static void import_finished(void *arg, const char *image_id, struct bt_err *err)
 {
     struct api_req *rq = arg;
 
-    if (api_req_alive(rq)) {
-        if (err) {
-            api_progress_error(rq, err->msg);
-        } else {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "status", image_id);
-            api_stream_json_line(rq, o);
-        }
-        api_stream_end(rq);
+    if (!err && api_req_alive(rq)) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", image_id);
+        api_stream_json_line(rq, o);
     }
-    api_req_unref(rq);
+    api_progress_finish(rq, err);
 }
 
 static void import_on_body_end(struct api_req *rq)
@@ -93,31 +88,12 @@ static int images_import(struct api_req *rq, struct bt_err **err)
 
 static void pull_on_message(void *arg, const struct bt_pull_msg *m)
 {
-    struct api_req *rq = arg;
-
-    if (!rq->streaming)
-        api_stream_begin(rq, 200, "application/json");
-    api_progress_write(rq, m->status, m->id, m->detail, (int64_t)m->current, (int64_t)m->total);
+    api_progress_msg(arg, m->status, m->id, m->detail, (int64_t)m->current, (int64_t)m->total);
 }
 
 static void pull_on_done(void *arg, bool started, const struct bt_err *err)
 {
-    struct api_req *rq = arg;
-
-    rq->ctx = NULL;
-    rq->on_abort = NULL;
-    if (api_req_alive(rq)) {
-        if (err && !rq->streaming) {
-            api_reply_err(rq, err);
-        } else {
-            if (!rq->streaming)
-                api_stream_begin(rq, 200, "application/json");
-            if (err)
-                api_progress_error(rq, err->msg);
-            api_stream_end(rq);
-        }
-    }
-    api_req_unref(rq);
+    api_progress_finish(arg, err);
 }
 
 static void pull_on_abort(struct api_req *rq)
@@ -227,14 +203,7 @@ static void load_on_line(void *arg, const char *line)
 
 static void load_on_done(void *arg, const struct bt_err *err)
 {
-    struct api_req *rq = arg;
-
-    if (api_req_alive(rq)) {
-        if (err)
-            api_progress_error(rq, err->msg);
-        api_stream_end(rq);
-    }
-    api_req_unref(rq);
+    api_progress_finish(arg, err);
 }
 
 static void load_on_body_end(struct api_req *rq)

@@ -100,3 +100,29 @@ int api_progress_error(struct api_req *rq, const char *msg)
     cJSON_AddStringToObject(o, "error", msg);
     return api_stream_json_line(rq, o);
 }
+
+void api_progress_msg(struct api_req *rq, const char *status, const char *id, bool detail,
+                      int64_t current, int64_t total)
+{
+    if (!rq->streaming)
+        api_stream_begin(rq, 200, "application/json");
+    api_progress_write(rq, status, id, detail, current, total);
+}
+
+void api_progress_finish(struct api_req *rq, const struct bt_err *err)
+{
+    rq->ctx = NULL;
+    rq->on_abort = NULL;
+    if (api_req_alive(rq)) {
+        if (err && !rq->streaming) {
+            api_reply_err(rq, err);
+        } else {
+            if (!rq->streaming)
+                api_stream_begin(rq, 200, "application/json");
+            if (err)
+                api_progress_error(rq, err->msg);
+            api_stream_end(rq);
+        }
+    }
+    api_req_unref(rq);
+}

@@ -20,6 +20,13 @@ int api_progress_write(struct api_req *rq, const char *status, const char *id, b
                        int64_t current, int64_t total);
 /* {"errorDetail":{"message":m},"error":m} — an error once streaming began. */
 int api_progress_error(struct api_req *rq, const char *msg);
+/* A message of a stream that begins with its first message (pull, push). */
+void api_progress_msg(struct api_req *rq, const char *status, const char *id, bool detail,
+                      int64_t current, int64_t total);
+/* End such a stream: an error before any message is an ordinary error
+ * answer, after one an errorDetail line. Clears rq->ctx and rq->on_abort and
+ * drops the reference the operation held on rq. */
+void api_progress_finish(struct api_req *rq, const struct bt_err *err);
 /* Any JSON object as one line of the stream (takes o). */
 int api_stream_json_line(struct api_req *rq, cJSON *o);
 
