@@ -3,8 +3,8 @@
 #   1. gcc build with -Werror: unit tests (cmocka), fuzz corpus replay,
 #      integration tests (pytest, real berthd + real docker CLI);
 #   2. clang build with ASan + UBSan in build-san/: the same tests again,
-#      then a short libFuzzer run of the HTTP target.
-# Environment: BERTH_FUZZ_SECONDS (default 30), BERTH_SKIP_SANITIZERS=1.
+#      then a short libFuzzer run of each target (HTTP, references, layer tars).
+# Environment: BERTH_FUZZ_SECONDS (per target, default 20), BERTH_SKIP_SANITIZERS=1.
 # Run as root. Prints each runner's summary and a last "N passed, N failed".
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,25 +50,31 @@ if [ "${BERTH_SKIP_SANITIZERS:-0}" != 1 ]; then
         make -j2 check >/dev/null 2>&1) || fail=1
     show_logs "$san"
 
-    step "fuzz: HTTP parsing and routing for ${BERTH_FUZZ_SECONDS:-30}s"
-    corpus=$(mktemp -d)
-    if "$san/test/fuzz/fuzz_http" -max_total_time="${BERTH_FUZZ_SECONDS:-30}" -timeout=10 \
-        -rss_limit_mb=2048 -dict="$src/test/fuzz/http.dict" -print_final_stats=1 \
-        "$corpus" "$src/test/fuzz/corpus/http" >"$san/fuzz.log" 2>&1; then
-        echo "fuzz: $(grep -c . <(ls "$corpus")) new inputs, no crash"
-        echo "fuzz: 1 passed, 0 failed"
-    else
-        tail -n 40 "$san/fuzz.log"
-        echo "fuzz: 0 passed, 1 failed"
-        fail=1
-    fi
-    rm -rf "$corpus"
+    for target in http reference tar; do
+        step "fuzz: $target for ${BERTH_FUZZ_SECONDS:-20}s"
+        corpus=$(mktemp -d)
+        dict=()
+        [ -f "$src/test/fuzz/$target.dict" ] && dict=(-dict="$src/test/fuzz/$target.dict")
+        if "$san/test/fuzz/fuzz_$target" -max_total_time="${BERTH_FUZZ_SECONDS:-20}" -timeout=10 \
+            -rss_limit_mb=2048 "${dict[@]}" -print_final_stats=1 \
+            "$corpus" "$src/test/fuzz/corpus/$target" >"$san/fuzz-$target.log" 2>&1; then
+            echo "fuzz $target: $(find "$corpus" -type f | wc -l) new inputs, no crash"
+        else
+            tail -n 40 "$san/fuzz-$target.log"
+            fail=1
+        fi
+        rm -rf "$corpus"
+    done
 fi
 
 step "summary"
 # Add up every runner's own count (cmocka, pytest, replay, fuzz).
 logs=$(show_logs "$src"; [ -d "$src/build-san" ] && show_logs "$src/build-san"; \
-       [ -f "$src/build-san/fuzz.log" ] && grep -q 'Done' "$src/build-san/fuzz.log" && echo "fuzz: 1 passed, 0 failed")
+       for t in http reference tar; do
+           f="$src/build-san/fuzz-$t.log"
+           [ -f "$f" ] || continue
+           if grep -q '^Done' "$f"; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; fi
+       done)
 passed=$( { printf '%s\n' "$logs" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p';
             printf '%s\n' "$logs" | grep -E '^=+ .*(passed|failed).* in ' | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+';
             printf '%s\n' "$logs" | grep -E '^(fuzz: )?[0-9]+ passed, [0-9]+ failed$' | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+'; } | awk '{s+=$1} END {print s+0}')
