@@ -230,6 +230,15 @@ out:
 
 /* ---- loop: layers in order, then the images ---------------------------------- */
 
+static void load_report(void *arg)
+{
+    struct bt_load *l = arg;
+
+    if (!l->detached && l->done)
+        l->done(l->arg, l->err);
+    load_free(l);
+}
+
 static void load_end(struct bt_load *l)
 {
     if (l->err) {
@@ -244,12 +253,12 @@ static void load_end(struct bt_load *l)
         for (size_t i = 0; i < l->new_blobs.n; i++)
             if (!bt_strv_contains(&l->kept, l->new_blobs.v[i]))
                 bt_strv_push(&drop, l->new_blobs.v[i]);
-        bt_storage_gc(l->d, &l->new_layers, &drop);
+        /* The client hears of the failure once its leftovers are gone. */
+        bt_storage_gc(l->d, &l->new_layers, &drop, load_report, l);
         bt_strv_done(&drop);
+        return;
     }
-    if (!l->detached && l->done)
-        l->done(l->arg, l->err);
-    load_free(l);
+    load_report(l);
 }
 
 static void load_next(struct bt_load *l);

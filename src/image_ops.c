@@ -601,6 +601,8 @@ struct gc_job {
     struct bt_strv blobs;
     struct stor_layer_rm *rm;
     size_t next;
+    void (*done)(void *arg);
+    void *arg;
 };
 
 static void gc_next(struct gc_job *g);
@@ -615,6 +617,8 @@ static void gc_blobs_work(void *arg)
 static void gc_free(void *arg, bool ran)
 {
     struct gc_job *g = arg;
+    if (g->done)
+        g->done(g->arg);
     bt_strv_done(&g->chains);
     bt_strv_done(&g->blobs);
     free(g);
@@ -650,13 +654,19 @@ static void gc_next(struct gc_job *g)
         gc_free(g, false);
 }
 
-void bt_storage_gc(struct bt_daemon *d, const struct bt_strv *chains, const struct bt_strv *blobs)
+void bt_storage_gc(struct bt_daemon *d, const struct bt_strv *chains, const struct bt_strv *blobs,
+                   void (*done)(void *arg), void *arg)
 {
     struct gc_job *g = calloc(1, sizeof(*g));
 
-    if (!g)
+    if (!g) {
+        if (done)
+            done(arg);
         return;
+    }
     g->d = d;
+    g->done = done;
+    g->arg = arg;
     for (size_t i = 0; chains && i < chains->n; i++)
         bt_strv_push(&g->chains, chains->v[i]);
     for (size_t i = 0; blobs && i < blobs->n; i++)

@@ -52,8 +52,10 @@ int bt_image_register(struct bt_daemon *d, struct stor_image *img, const struct 
 
 /* Undo what a failed load or pull left: layers (bottom first in `chains`,
  * removed from the top while nothing holds them) and blobs (deleted). The
- * caller must have released its pins. Fire and forget. */
-void bt_storage_gc(struct bt_daemon *d, const struct bt_strv *chains, const struct bt_strv *blobs);
+ * caller must have released its pins. done (may be NULL) runs on the loop
+ * once everything is gone, so the answer to the client comes after it. */
+void bt_storage_gc(struct bt_daemon *d, const struct bt_strv *chains, const struct bt_strv *blobs,
+                   void (*done)(void *arg), void *arg);
 
 /* Write images/repositories.json soon (coalesced; on the pool). */
 void bt_images_persist(struct bt_daemon *d);

@@ -339,14 +339,22 @@ def test_enospc_pull_fails_clearly_and_store_stays_usable(small_tmpfs, berthd_fa
     assert temp_leftovers(d, ingest=False) == [], \
         "temporary files left after the ENOSPC pull: %r" % temp_leftovers(d, ingest=False)
     assert _layer_problems(d, chain_ids(fx.big.diff_ids)) == []
-    st = os.statvfs(small_tmpfs)
-    print("after the failed pull: %d kB free, layers %r, blobs %d, ingest %r" % (
-        st.f_bavail * st.f_frsize // 1024, layer_dirs(d),
-        len(listdir(os.path.join(d.data_root, "blobs", "sha256"))),
-        listdir(os.path.join(d.data_root, "blobs", "ingest"))))
+    def state():
+        st = os.statvfs(small_tmpfs)
+        ingest = os.path.join(d.data_root, "blobs", "ingest")
+        return "%d kB free of %d kB; layers %r; blobs/sha256: %d files; blobs/ingest: %r" % (
+            st.f_bavail * st.f_frsize // 1024, st.f_blocks * st.f_frsize // 1024, layer_dirs(d),
+            len(listdir(os.path.join(d.data_root, "blobs", "sha256"))),
+            ["%s (%d bytes)" % (n[:12], os.path.getsize(os.path.join(ingest, n)))
+             for n in listdir(ingest)])
+    after_fail = state()
+    print("after the failed pull: " + after_fail)
 
-    # The small image still fits (the failed pull must not keep the disk full).
-    out = run_ok(d, "pull", small_ref, timeout=60)
+    # The small image still fits: the failed pull must not keep the disk full.
+    rc, out, err = d.docker("pull", small_ref, timeout=60)
+    assert rc == 0, ("pulling the small image after the ENOSPC failure exited %d: %s\n"
+                     "data root after the failed big pull: %s\nberthd log:\n%s" % (
+                         rc, (out + err).strip(), after_fail, log_tail(d)))
     assert "Status: Downloaded newer image for %s" % small_ref in out, out
     assert inspect(d, small_ref)["Id"] == fx.busybox.config_digest
     assert _names(d) == [small_ref]
@@ -384,7 +392,32 @@ def _dir_bytes(path):
     return total
 
 
-def test_sigkill_during_load_then_restart_and_load(berthd_factory, fixture_images, big_archive):
+def _spool_bytes(d, tmp):
+    """Bytes in berthd's open files under data-root/tmp (the request body is
+    spooled into an O_TMPFILE there, invisible in the directory listing)."""
+    n = 0
+    fddir = "/proc/%d/fd" % d.pid
+    for fd in listdir(fddir):
+        try:
+            target = os.readlink(os.path.join(fddir, fd))
+            if target.startswith(tmp + "/"):
+                n += os.stat(os.path.join(fddir, fd)).st_size
+        except OSError:
+            pass
+    return n
+
+
+STAGES = ("spool", "unpack", "extract")
+
+
+@pytest.mark.parametrize("kill_at", STAGES)
+def test_sigkill_during_load_then_restart_and_load(berthd_factory, fixture_images, big_archive,
+                                                   kill_at):
+    """kill_at "spool": while the CLI's request body is still arriving (8 MB
+    spooled); "unpack": while the archive is being unpacked into
+    data-root/tmp/load-* (16 MB there); "extract": while a layer is being
+    extracted (layers/.tmp-* exists). When the daemon is quicker than the
+    poll, the kill happens at the next stage seen, and the test says so."""
     from image_helpers import chain_ids
     big = fixture_images.big
     ref = "env/bigload:v1"
@@ -393,20 +426,40 @@ def test_sigkill_during_load_then_restart_and_load(berthd_factory, fixture_image
     tmp = os.path.join(d.data_root, "tmp")
     layers = os.path.join(d.data_root, "layers")
     cli = d.docker_popen("load", "-i", big_archive)
+    want = STAGES.index(kill_at)
 
-    def flowing():
-        """Data has reached berthd: 16 MB in tmp/ (the spooled body), or it
-        is already extracting (layers/.tmp-*)."""
+    def stage():
+        """(stage index, description) of the load's progress, or None."""
         if any(n.startswith(".tmp-") for n in listdir(layers)):
-            return "extracting"
+            return 2, "extracting a layer (layers/.tmp-*)"
         n = _dir_bytes(tmp)
-        return "spooled %d of %d bytes" % (n, size) if n >= 16 << 20 else None
+        if n >= 16 << 20:
+            return 1, "unpacking: %d bytes under tmp/" % n
+        n = _spool_bytes(d, tmp)
+        if n >= 8 << 20:
+            return 0, "spooling: %d of %d bytes of the body received" % (n, size)
+        return None
 
-    when = poll_until(flowing, 30.0, step=0.002)
+    seen = []
+
+    def moment():
+        s = stage()
+        if s and s[0] >= want:
+            seen.append(s)
+            return True
+        if cli.poll() is not None:
+            return True
+        return False
+
+    poll_until(moment, 30.0, step=0.001)
+    when = seen[-1][1] if seen else None
     if not when:
         cli.kill()
         cli.communicate()
-    assert when, "no data of the load reached berthd's data root:\n%s" % log_tail(d)
+    assert when, "the load never reached the %s stage (docker load rc %r):\n%s" % (
+        kill_at, cli.returncode, log_tail(d))
+    if seen[-1][0] != want:
+        print("NOTE: wanted to kill while %s, the first moment seen was: %s" % (kill_at, when))
     d.signal(signal.SIGKILL)
     d.wait_exit()
     d.returncode = None  # the test killed it; restarted below
