@@ -11,15 +11,15 @@ build_pkgs=(
 )
 test_pkgs=(
     libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest curl procps tmux
-    docker-registry skopeo umoci busybox-static python3-cryptography
+    docker-registry skopeo umoci busybox-static python3-cryptography iproute2
+    docker.io
 )
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
     pkgs+=("${test_pkgs[@]}")
-    # The suite drives the real docker CLI; Debian's docker.io provides one
-    # where no newer CLI is installed.
-    command -v docker >/dev/null 2>&1 || pkgs+=(docker.io)
+    # docker.io brings dockerd for the cross-engine save/load tests, and a
+    # docker CLI where no newer one is installed.
 fi
 
 missing=()
