@@ -35,6 +35,7 @@ struct bt_blob_fetch {
     bool download_done;      /* the registry sent everything */
     bool orphan;             /* every waiter left: stop and clean up */
     bool jobs;               /* a pool job holds the fetch */
+    bool drop;               /* the disk is full: do not keep partial bytes */
     uint64_t received, last_progress;
     struct bt_err *err;
 };
@@ -86,8 +87,10 @@ static void fetch_fail(struct bt_blob_fetch *f, struct bt_err *e);
 static void abort_work(void *arg)
 {
     struct bt_blob_fetch *f = arg;
+    /* Partial bytes are kept for a resume, unless they are what filled the disk. */
+    bool keep = !f->drop && !(f->err && f->err->sys_errno == ENOSPC);
     if (f->ing)
-        (void)stor_ingest_abort(f->ing, true, NULL);
+        (void)stor_ingest_abort(f->ing, keep, NULL);
 }
 
 static void abort_done(void *arg, bool ran)
@@ -323,6 +326,13 @@ int bt_blob_fetch_join(struct bt_daemon *d, const struct bt_reg_target *t, const
     w->next_ = f->waiters;
     f->waiters = w;
     return 0;
+}
+
+void bt_blob_fetch_leave_drop(struct bt_blob_waiter *w)
+{
+    if (w->fetch_ && !w->fetch_->waiters->next_)
+        w->fetch_->drop = true;
+    bt_blob_fetch_leave(w);
 }
 
 void bt_blob_fetch_leave(struct bt_blob_waiter *w)

@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +82,28 @@ static void daemon_drop_stray_refs(struct bt_daemon *d)
                "count=%zu", dropped);
 }
 
+static int tmp_remove(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    if (f->level == 0)
+        return 0; /* data-root/tmp itself stays */
+    if (flag == FTW_DP)
+        (void)rmdir(path);
+    else
+        (void)unlink(path);
+    return 0;
+}
+
+/* data-root/tmp holds only work in progress (a load being unpacked): what a
+ * kill -9 left there is garbage. */
+static void daemon_clean_tmp(struct bt_daemon *d)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/tmp", d->cfg.data_root);
+    (void)nftw(path, tmp_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
 {
     size_t dropped = 0;
@@ -134,6 +157,7 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
         return -1;
     if (c->pidfile && bt_daemon_write_pidfile(c->pidfile, err) < 0)
         return -1;
+    daemon_clean_tmp(d);
     if (daemon_open_storage(d, err) < 0 || daemon_open_images(d, err) < 0)
         return -1;
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);

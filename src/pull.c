@@ -123,8 +123,10 @@ static void pull_finish(struct bt_pull *p, struct bt_err *e)
         p->err = e;
     else if (e)
         bt_err_free(e);
+    /* A full disk: downloads this pull alone wanted give their space back. */
     for (size_t i = 0; i < p->n_layers; i++)
-        bt_blob_fetch_leave(&p->layers[i].w);
+        (p->err && p->err->sys_errno == ENOSPC ? bt_blob_fetch_leave_drop
+                                               : bt_blob_fetch_leave)(&p->layers[i].w);
     bt_blob_fetch_leave(&p->config_w);
     if (!p->cancelled)
         p->cb.done(p->cb.arg, p->started, p->err);
@@ -145,6 +147,8 @@ static struct bt_err *err_copy(const struct bt_err *e)
 {
     struct bt_err *c = NULL;
     bt_err_set(&c, e->code, 0, "%s", e->msg);
+    if (c)
+        c->sys_errno = e->sys_errno;
     return c;
 }
 

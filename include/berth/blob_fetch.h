@@ -37,6 +37,8 @@ int bt_blob_fetch_join(struct bt_daemon *d, const struct bt_reg_target *t, const
 /* Stop waiting. The last waiter to leave stops the download (its bytes are
  * kept for a resume). No-op when the waiter is not in a fetch. */
 void bt_blob_fetch_leave(struct bt_blob_waiter *w);
+/* The same, but a download this stops drops its partial bytes (a full disk). */
+void bt_blob_fetch_leave_drop(struct bt_blob_waiter *w);
 /* Cancel every fetch (shutdown): no callbacks. */
 void bt_blob_fetch_shutdown(struct bt_daemon *d);
 
