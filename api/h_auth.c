@@ -41,6 +41,10 @@ int h_auth(struct api_req *rq, struct bt_err **err)
         bt_reg_creds_free(creds);
         return bt_err_set(err, BT_EINVAL, 0, "invalid server address");
     }
+    if (!bt_daemon_registry(rq->daemon, err)) {
+        bt_reg_creds_free(creds);
+        return -1;
+    }
     api_req_ref(rq);
     r = bt_reg_login(rq->daemon->registry, host, creds, login_done, rq, NULL, err);
     bt_reg_creds_free(creds);

@@ -229,8 +229,12 @@ static void cu_on_idle(uv_timer_t *t)
 
 int bt_curl_uv_new(uv_loop_t *loop, struct bt_curl_uv **ret, struct bt_err **err)
 {
-    struct bt_curl_uv *cu = calloc(1, sizeof(*cu));
+    struct bt_curl_uv *cu;
     int r;
+
+    if (bt_dl_curl_load(err) < 0)
+        return -1;
+    cu = calloc(1, sizeof(*cu));
 
     if (!cu)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "curl loop");

@@ -119,16 +119,25 @@ static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
     return 0;
 }
 
-/* The registry client follows insecure-registries and registry-mirrors. */
-static int daemon_open_registry(struct bt_daemon *d, struct bt_err **err)
+/* The registry client follows insecure-registries and registry-mirrors. It
+ * is made on first use: an idle daemon does not load libcurl. */
+struct bt_registry *bt_daemon_registry(struct bt_daemon *d, struct bt_err **err)
 {
     struct bt_registry_config rc = {0};
 
+    if (d->registry)
+        return d->registry;
+    if (d->shutting_down) {
+        bt_err_set(err, BT_EUNAVAIL, 0, "the daemon is shutting down");
+        return NULL;
+    }
     rc.insecure = (const char *const *)d->cfg.insecure_registries.v;
     rc.n_insecure = d->cfg.insecure_registries.n;
     rc.mirrors = (const char *const *)d->cfg.registry_mirrors.v;
     rc.n_mirrors = d->cfg.registry_mirrors.n;
-    return bt_registry_new(d->loop, &rc, &d->registry, err);
+    if (bt_registry_new(d->loop, &rc, &d->registry, err) < 0)
+        d->registry = NULL;
+    return d->registry;
 }
 
 static void daemon_close_registry(struct bt_daemon *d)
@@ -163,8 +172,6 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
     if (!d->events)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "events");
-    if (daemon_open_registry(d, err) < 0)
-        return -1;
     uv_signal_init(loop, &d->sig_term);
     uv_signal_init(loop, &d->sig_int);
     uv_signal_init(loop, &d->sig_hup);

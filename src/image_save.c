@@ -1,7 +1,5 @@
 #include <config.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +9,7 @@
 #include <unistd.h>
 
 #include "berth/blobmap.h"
+#include "berth/dl_archive.h"
 #include "berth/daemon.h"
 #include "berth/image_ops.h"
 #include "berth/image_save.h"
@@ -240,7 +239,7 @@ out:
 static void save_work(void *arg)
 {
     struct bt_save_job *j = arg;
-    struct archive *a = archive_write_new();
+    struct archive *a = bt_dl_archive_load(&j->err) == 0 ? archive_write_new() : NULL;
     cJSON *index = cJSON_CreateObject(), *dmanifest = cJSON_CreateArray();
     struct bt_strv written = {0};
     static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -252,8 +251,7 @@ static void save_work(void *arg)
     j->fd = bt_spool_open(j->d->cfg.data_root, &j->err);
     if (j->fd < 0 || !a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         archive_write_open_fd(a, j->fd) != ARCHIVE_OK) {
-        if (!j->err)
-            bt_err_set(&j->err, BT_EINTERNAL, 0, "cannot start the archive");
+        bt_err_set(&j->err, BT_EINTERNAL, 0, "cannot start the archive");
         goto out;
     }
     if (tar_add_dir(a, "blobs", &j->err) < 0 || tar_add_dir(a, "blobs/sha256", &j->err) < 0)

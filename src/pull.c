@@ -596,7 +596,8 @@ int bt_pull_start(struct bt_daemon *d, const struct bt_pull_opts *o, const struc
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
     p->d = d;
     p->cb = *cb;
-    if (pull_ref(p, o, err) < 0 || bt_platform_parse(o->platform, &p->plat, err) < 0)
+    if (!bt_daemon_registry(d, err) || pull_ref(p, o, err) < 0 ||
+        bt_platform_parse(o->platform, &p->plat, err) < 0)
         goto fail;
     if (o->creds && !bt_reg_creds_empty(o->creds))
         p->creds = bt_reg_creds_dup(o->creds);
@@ -724,7 +725,7 @@ int bt_pull_all_start(struct bt_daemon *d, const struct bt_pull_opts *o, const s
 
     if (!a)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "pull");
-    if (bt_ref_parse(o->image, &ref, err) < 0) {
+    if (!bt_daemon_registry(d, err) || bt_ref_parse(o->image, &ref, err) < 0) {
         free(a);
         return -1;
     }

@@ -517,7 +517,7 @@ int bt_push_start(struct bt_daemon *d, const char *name, const char *tag,
     struct bt_push *p;
     char line[600];
 
-    if (bt_ref_parse(name, &ref, err) < 0)
+    if (!bt_daemon_registry(d, err) || bt_ref_parse(name, &ref, err) < 0)
         return -1;
     p = calloc(1, sizeof(*p));
     if (!p) {

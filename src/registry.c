@@ -164,7 +164,11 @@ int bt_registry_new(uv_loop_t *loop, const struct bt_registry_config *cfg, struc
                     struct bt_err **err)
 {
     static const struct bt_registry_config none;
-    struct bt_registry *r = calloc(1, sizeof(*r));
+    struct bt_registry *r;
+
+    if (bt_dl_curl_load(err) < 0)
+        return -1;
+    r = calloc(1, sizeof(*r));
 
     if (!cfg)
         cfg = &none;

@@ -7,8 +7,6 @@
  * not follow it. See include/berth/archive.h for the contract. */
 #include <config.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +26,7 @@
 #include <unistd.h>
 
 #include "berth/archive.h"
+#include "berth/dl_archive.h"
 #include "berth/digest.h"
 #include "berth/err.h"
 #include "berth/macro.h"
@@ -1034,6 +1033,8 @@ int stor_archive_extract_opts(int src_fd, int dest_dirfd, const struct stor_extr
 
     if (!opts)
         opts = &defaults;
+    if (bt_dl_archive_load(err) < 0)
+        return -1;
     if ((unsigned)opts->whiteout >= STOR_WHITEOUT_MAX)
         return bt_err_set(err, BT_EINTERNAL, EINVAL, "extract layer: whiteout mode");
     /* libarchive converts names through the thread's locale; "C" keeps their bytes. */

@@ -15,7 +15,7 @@
 #ifndef BERTH_CURL_UV_H
 #define BERTH_CURL_UV_H
 
-#include <curl/curl.h>
+#include "berth/dl_curl.h"
 #include <uv.h>
 
 struct bt_err;

@@ -53,6 +53,8 @@ int bt_mkdir_p(const char *path, unsigned mode);
 int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err);
 int bt_daemon_run(struct bt_daemon *d);
 void bt_daemon_done(struct bt_daemon *d);
+/* The registry client, made on first use (it loads libcurl). NULL with *err. */
+struct bt_registry *bt_daemon_registry(struct bt_daemon *d, struct bt_err **err);
 /* Begin a graceful stop (SIGTERM/SIGINT). */
 void bt_daemon_shutdown(struct bt_daemon *d);
 
