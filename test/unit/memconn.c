@@ -1,6 +1,9 @@
 #include <config.h>
 
+#include <ftw.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -63,11 +66,16 @@ static const struct api_conn_ops mem_ops = {
  * for real. Removed at exit. */
 static char data_root[64];
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
 static void storage_cleanup(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_root);
-    if (system(cmd) != 0)
+    if (nftw(data_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "memconn: could not remove %s\n", data_root);
 }
 
