@@ -618,8 +618,7 @@ def _check_environment():
 
 # ===========================================================================
 # Image test fixtures (registry and fixture images), shared by the
-# test_images_*.py files. test_fixtures.py keeps its own same-named
-# fixtures; module fixtures take precedence over these.
+# test_images_*.py files and test_fixtures.py.
 # ===========================================================================
 
 

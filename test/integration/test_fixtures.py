@@ -10,48 +10,12 @@ import os
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import time
 
 import pytest
 
 import images
 import registry as reg
-
-
-# ---------------------------------------------------------------------------
-# Session fixtures (candidates for conftest.py)
-
-
-@pytest.fixture(scope="session")
-def fixture_images():
-    """Every fixture image, built once per session in a temp dir. The big
-    image's cache is BERTH_TEST_IMAGE_CACHE when set (reused across runs)."""
-    wd = tempfile.mkdtemp(prefix="berth-fx-", dir="/tmp")
-    fx = images.Fixtures(wd, cache_dir=os.environ.get("BERTH_TEST_IMAGE_CACHE"))
-    yield fx
-    shutil.rmtree(wd, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def plain_registry():
-    with reg.Registry() as r:
-        yield r
-
-
-@pytest.fixture
-def registry_factory():
-    """make(**Registry kwargs) -> a started Registry, stopped at teardown."""
-    started = []
-
-    def make(**kw):
-        r = reg.Registry(**kw).start()
-        started.append(r)
-        return r
-
-    yield make
-    for r in started:
-        r.stop()
 
 
 # ---------------------------------------------------------------------------
