@@ -7,6 +7,10 @@
 # ratios and a summary against the issue's targets. Traffic goes only to the
 # two local UNIX sockets. Run as root from the top of the build tree.
 set -euo pipefail
+bench_name=api-bench
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh"
 
 usage() {
     cat <<'EOF'
@@ -48,7 +52,6 @@ warmup=${BENCH_WARMUP:-1}
 conns_list=${BENCH_CONNS:-"1 16 256"}
 paths=${BENCH_PATHS:-"/_ping /v1.41/version"}
 settle=${BENCH_SETTLE:-2}
-script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Targets from issue 2.
 target_rps_ratio=3
@@ -58,177 +61,29 @@ run_berth=1 run_docker=1
 [ "$only" = dockerd ] && run_berth=0
 [ "$only" = berthd ] && run_docker=0
 
-die() {
-    echo "api-bench: $*" >&2
-    exit 1
-}
-say() { echo "api-bench: $*" >&2; }
+need_root
 
-[ "$(id -u)" = 0 ] || die "run as root: both daemons need it"
+# ---- tools and daemons (lib.sh) ---------------------------------------------
 
-# ---- tools ------------------------------------------------------------------
-
-apt_install() {
-    say "installing $* with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
-}
-
-command -v curl >/dev/null || apt_install curl
-if [ $run_docker = 1 ] && ! command -v dockerd >/dev/null; then
-    apt_install docker.io
-fi
-
-berthd=$builddir/berthd
-if [ $run_berth = 1 ] && [ ! -x "$berthd" ]; then
-    if [ -f "$builddir/Makefile" ]; then
-        say "$berthd not built yet: running make in $builddir"
-        make -C "$builddir" -j"$(nproc)" >&2 || die "make in $builddir failed"
-    fi
-    [ -x "$berthd" ] || die "no berthd at $berthd: build it first (autoreconf -fi && ./configure && make)" \
+need_command curl
+if [ $run_docker = 1 ]; then need_dockerd; fi
+if [ $run_berth = 1 ]; then
+    need_berthd "$builddir" "build it first (autoreconf -fi && ./configure && make)" \
         "or point BERTH_BUILDDIR at a build tree; --only dockerd measures dockerd alone"
 fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
-berthd_pid='' dockerd_pid='' containerd_pid=''
-
-bench=$builddir/berth-bench-http
-if [ ! -x "$bench" ] && [ -f "$builddir/Makefile" ]; then
-    make -C "$builddir" berth-bench-http >&2 || true
-fi
-if [ ! -x "$bench" ]; then
-    # Not built with the tree (yet): compile the one file directly.
-    bench=$tmp/berth-bench-http
-    say "building berth-bench-http from $script_dir/http_load.c"
-    ${CC:-cc} -std=gnu11 -O2 -o "$bench" "$script_dir/http_load.c" -luv ||
-        die "cannot build berth-bench-http (needs libuv1-dev)"
-fi
-
-# ---- daemons ----------------------------------------------------------------
-
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-
-# Functions below run from the EXIT trap.
-# shellcheck disable=SC2317
-# stop_pid PID NAME: SIGTERM, wait up to 15 s, then SIGKILL.
-stop_pid() {
-    local pid=$1 name=$2 i
-    alive "$pid" || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 150; i++)); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    say "$name ($pid) ignored SIGTERM for 15 s: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317
-cleanup() {
-    local rc=$? m
-    set +e
-    stop_pid "$berthd_pid" berthd
-    stop_pid "$dockerd_pid" dockerd
-    # dockerd stops the containerd it started; make sure of it.
-    stop_pid "$containerd_pid" containerd
-    wait 2>/dev/null
-    # Anything a daemon left mounted under the temp dir, deepest first.
-    awk -v t="$tmp/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r |
-        while read -r m; do umount -l "$m" 2>/dev/null; done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        say "kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# wait_ping SOCK PID NAME LOG: poll /_ping every 0.1 s for up to 60 s.
-wait_ping() {
-    local sock=$1 pid=$2 name=$3 log=$4 i
-    for ((i = 0; i < 600; i++)); do
-        if [ -S "$sock" ] && curl -sf --max-time 2 --unix-socket "$sock" http://localhost/_ping >/dev/null; then
-            return 0
-        fi
-        if ! alive "$pid"; then
-            tail -n 20 "$log" >&2
-            die "$name exited during startup (log above)"
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$log" >&2
-    die "$name did not answer /_ping within 60 s (log above)"
-}
-
-rss_kib() { awk '/^VmRSS:/ {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
-
-start_berthd() {
-    # Like dockerd below: an empty config file, so /etc/berth/daemon.json plays no part.
-    echo '{}' >"$tmp/berth-daemon.json"
-    # shellcheck disable=SC2086
-    "$berthd" --config-file "$tmp/berth-daemon.json" --host "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" \
-        --exec-root "$tmp/berth-run" --pidfile "$tmp/berthd.pid" ${BERTHD_ARGS:-} \
-        >"$tmp/berthd.log" 2>&1 </dev/null &
-    berthd_pid=$!
-    wait_ping "$tmp/berth.sock" "$berthd_pid" berthd "$tmp/berthd.log"
-}
-
-start_dockerd() {
-    # An empty config file, so /etc/docker/daemon.json (hosts, bridges) plays no part.
-    echo '{}' >"$tmp/docker-daemon.json"
-    # shellcheck disable=SC2086
-    dockerd --config-file "$tmp/docker-daemon.json" --host "unix://$tmp/docker.sock" \
-        --data-root "$tmp/docker-data" --exec-root "$tmp/docker-run" \
-        --pidfile "$tmp/dockerd.pid" --bridge=none --iptables=false --ip-masq=false \
-        ${DOCKERD_ARGS:-} >"$tmp/dockerd.log" 2>&1 </dev/null &
-    dockerd_pid=$!
-    wait_ping "$tmp/docker.sock" "$dockerd_pid" dockerd "$tmp/dockerd.log"
-    # dockerd 20.10 starts its own containerd, with root and state under
-    # --data-root and --exec-root (docker-data/containerd, docker-run/containerd).
-    containerd_pid=$(cat "$tmp/docker-run/containerd/containerd.pid" 2>/dev/null ||
-        pgrep -P "$dockerd_pid" -x containerd || true)
-    alive "$containerd_pid" || containerd_pid=
-}
+make_tmpdir berth-bench
+need_bench_http "$builddir"
 
 [ $run_berth = 1 ] && start_berthd
 [ $run_docker = 1 ] && start_dockerd
 sleep "$settle" # one wait for both daemons to finish their startup work
 
-berth_idle=0 dockerd_idle=0 containerd_idle=0
-[ $run_berth = 1 ] && berth_idle=$(rss_kib "$berthd_pid")
-if [ $run_docker = 1 ]; then
-    dockerd_idle=$(rss_kib "$dockerd_pid")
-    [ -n "$containerd_pid" ] && containerd_idle=$(rss_kib "$containerd_pid")
-fi
+read -r berth_idle dockerd_idle containerd_idle < <(daemons_rss) # 0 for a daemon not started
 
 # ---- load -------------------------------------------------------------------
 
-# kv LINE KEY: the value of KEY in a key=value line, or "-".
-kv() { awk -v k="$2" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) {print substr($i, length(k) + 2); exit}} END {}' <<<"$1" | grep . || echo -; }
-
-# ratio A B [FMT]: A/B, or "-" if either is missing or B is 0.
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'
-}
-
 # Round microseconds for the table.
 us() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f\n", v }'; }
-
-# daemon_gone NAME PID: true (and says so once, with the log's tail) if the daemon has exited.
-declare -A gone_reported
-daemon_gone() {
-    alive "$2" && return 1
-    if [ -z "${gone_reported[$1]:-}" ]; then
-        gone_reported[$1]=1
-        say "$1 ($2) has exited; the end of its log:"
-        tail -n 20 "$tmp/$1.log" >&2
-    fi
-    return 0
-}
 
 # load NAME SOCK PATH CONNS: one berth-bench-http run; prints its result line or nothing.
 load() {
@@ -253,11 +108,11 @@ declare -A res_rps_ratio res_p99_ratio res_berth_err
 for path in $paths; do
     for conns in $conns_list; do
         b='' d=''
-        if [ $run_berth = 1 ] && ! daemon_gone berthd "$berthd_pid"; then
-            b=$(load berthd "$tmp/berth.sock" "$path" "$conns")
+        if [ $run_berth = 1 ] && ! daemon_gone berthd; then
+            b=$(load berthd "$berth_sock" "$path" "$conns")
         fi
-        if [ $run_docker = 1 ] && ! daemon_gone dockerd "$dockerd_pid"; then
-            d=$(load dockerd "$tmp/docker.sock" "$path" "$conns")
+        if [ $run_docker = 1 ] && ! daemon_gone dockerd; then
+            d=$(load dockerd "$docker_sock" "$path" "$conns")
         fi
         b_rps=$(kv "$b" rps) d_rps=$(kv "$d" rps)
         b_p99=$(kv "$b" p99_us) d_p99=$(kv "$d" p99_us)
@@ -272,12 +127,7 @@ for path in $paths; do
     done
 done
 
-berth_after=0 dockerd_after=0 containerd_after=0
-[ $run_berth = 1 ] && berth_after=$(rss_kib "$berthd_pid")
-if [ $run_docker = 1 ]; then
-    dockerd_after=$(rss_kib "$dockerd_pid")
-    [ -n "$containerd_pid" ] && containerd_after=$(rss_kib "$containerd_pid")
-fi
+read -r berth_after dockerd_after containerd_after < <(daemons_rss)
 
 # ---- summary ----------------------------------------------------------------
 
@@ -290,12 +140,6 @@ if [ $run_docker = 1 ]; then
     printf '%-14s %8s %10s\n' "dockerd+ctrd" $((dockerd_idle + containerd_idle)) \
         $((dockerd_after + containerd_after))
 fi
-
-missed=0
-verdict() { # verdict OK|MISS TEXT
-    printf '  %-4s  %s\n' "$1" "$2"
-    [ "$1" = OK ] || missed=1
-}
 
 echo
 echo "targets (issue 2):"

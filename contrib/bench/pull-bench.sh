@@ -17,6 +17,10 @@
 # to 127.0.0.1 and the two UNIX sockets. Run as root from the top of the
 # build tree.
 set -euo pipefail
+bench_name=pull-bench
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh"
 
 usage() {
     cat <<'EOF'
@@ -58,7 +62,6 @@ cli_runs=${BENCH_CLI_RUNS:-20}
 parallel=${BENCH_PARALLEL:-4}
 pull_timeout=${BENCH_PULL_TIMEOUT:-300}
 settle=${BENCH_SETTLE:-2}
-script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 python=/usr/bin/python3
 hz=$(getconf CLK_TCK)
 start_ns=$(date +%s%N)
@@ -67,97 +70,31 @@ start_ns=$(date +%s%N)
 target_wall_ratio=0.5 # berth's cold pull wall time at most half of dockerd's
 target_cpu_ratio=1    # with no more CPU
 
-die() {
-    echo "pull-bench: $*" >&2
-    exit 1
-}
-say() { echo "pull-bench: $*" >&2; }
-
-[ "$(id -u)" = 0 ] || die "run as root: both daemons need it"
+need_root
 [ -x "$python" ] || die "needs Debian's $python"
 
 # ---- tools ------------------------------------------------------------------
 
-apt_install() {
-    say "installing $* with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
-}
-
-command -v curl >/dev/null || apt_install curl
-command -v dockerd >/dev/null || apt_install docker.io
-command -v docker >/dev/null || apt_install docker.io
+need_command curl
+need_dockerd
+need_command docker docker.io
 [ -x /usr/bin/docker-registry ] || apt_install docker-registry
-command -v skopeo >/dev/null || apt_install skopeo
-command -v umoci >/dev/null || apt_install umoci
+need_command skopeo
+need_command umoci
 [ -x /bin/busybox ] || apt_install busybox-static
 
-berthd=$builddir/berthd
-if [ ! -x "$berthd" ]; then
-    if [ -f "$builddir/Makefile" ]; then
-        say "$berthd not built yet: running make in $builddir"
-        make -C "$builddir" -j"$(nproc)" >&2 || die "make in $builddir failed"
-    fi
-    [ -x "$berthd" ] || die "no berthd at $berthd: build it first or point BERTH_BUILDDIR at a build tree"
-fi
+need_berthd "$builddir" "build it first or point BERTH_BUILDDIR at a build tree"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/berth-pull-bench.XXXXXX")
-berthd_pid='' dockerd_pid='' containerd_pid='' helper_pid='' REG_PID=''
-export DOCKER_CONFIG=$tmp/docker-cli # no host CLI config (contexts, credential helpers)
-mkdir -p "$DOCKER_CONFIG"
-
-bench=$builddir/berth-bench-http
-if [ ! -x "$bench" ] && [ -f "$builddir/Makefile" ]; then
-    make -C "$builddir" berth-bench-http >&2 || true
-fi
-if [ ! -x "$bench" ]; then
-    bench=$tmp/berth-bench-http
-    say "building berth-bench-http from $script_dir/http_load.c"
-    ${CC:-cc} -std=gnu11 -O2 -o "$bench" "$script_dir/http_load.c" -luv ||
-        die "cannot build berth-bench-http (needs libuv1-dev)"
-fi
-
-# ---- processes and cleanup ----------------------------------------------------
-
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-
-# Functions below run from the EXIT trap.
-# shellcheck disable=SC2317
-# stop_pid PID NAME: SIGTERM, wait up to 15 s, then SIGKILL.
-stop_pid() {
-    local pid=$1 name=$2 i
-    alive "$pid" || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 150; i++)); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    say "$name ($pid) ignored SIGTERM for 15 s: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317
-cleanup() {
-    local rc=$? m
-    set +e
-    stop_pid "$berthd_pid" berthd
-    stop_pid "$dockerd_pid" dockerd
-    stop_pid "$containerd_pid" containerd # dockerd stops it; make sure of it
+helper_pid='' REG_PID=''
+# shellcheck disable=SC2317 # run from lib.sh's EXIT trap
+cleanup_extra() {
     stop_pid "$helper_pid" "registry helper"
     stop_pid "$REG_PID" docker-registry # if the helper could not stop it
-    wait 2>/dev/null
-    awk -v t="$tmp/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r |
-        while read -r m; do umount -l "$m" 2>/dev/null; done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        say "kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_tmpdir berth-pull-bench
+export DOCKER_CONFIG=$tmp/docker-cli # no host CLI config (contexts, credential helpers)
+mkdir -p "$DOCKER_CONFIG"
+need_bench_http "$builddir"
 
 # ---- registry and image -----------------------------------------------------
 
@@ -182,62 +119,13 @@ cat "$REG_ROOT"/docker/registry/v2/blobs/sha256/*/*/data >/dev/null 2>&1 || true
 
 # ---- daemons ----------------------------------------------------------------
 
-# wait_ping SOCK PID NAME LOG: poll /_ping every 0.1 s for up to 60 s.
-wait_ping() {
-    local sock=$1 pid=$2 name=$3 log=$4 i
-    for ((i = 0; i < 600; i++)); do
-        if [ -S "$sock" ] && curl -sf --max-time 2 --unix-socket "$sock" http://localhost/_ping >/dev/null; then
-            return 0
-        fi
-        if ! alive "$pid"; then
-            tail -n 20 "$log" >&2
-            die "$name exited during startup (log above)"
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$log" >&2
-    die "$name did not answer /_ping within 60 s (log above)"
-}
-
-rss_kib() { awk '/^VmRSS:/ {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
-
-berth_data=$tmp/berth-data docker_data=$tmp/docker-data
-berth_sock=$tmp/berth.sock docker_sock=$tmp/docker.sock
-
-start_berthd() {
-    echo '{}' >"$tmp/berth-daemon.json" # /etc/berth/daemon.json plays no part
-    # shellcheck disable=SC2086
-    "$berthd" --config-file "$tmp/berth-daemon.json" --host "unix://$berth_sock" --data-root "$berth_data" \
-        --exec-root "$tmp/berth-run" --pidfile "$tmp/berthd.pid" ${BERTHD_ARGS:-} \
-        >>"$tmp/berthd.log" 2>&1 </dev/null &
-    berthd_pid=$!
-    wait_ping "$berth_sock" "$berthd_pid" berthd "$tmp/berthd.log"
-}
-
-start_dockerd() {
-    echo '{}' >"$tmp/docker-daemon.json" # /etc/docker/daemon.json plays no part
-    # shellcheck disable=SC2086
-    dockerd --config-file "$tmp/docker-daemon.json" --host "unix://$docker_sock" \
-        --data-root "$docker_data" --exec-root "$tmp/docker-run" \
-        --pidfile "$tmp/dockerd.pid" --bridge=none --iptables=false --ip-masq=false \
-        ${DOCKERD_ARGS:-} >"$tmp/dockerd.log" 2>&1 </dev/null &
-    dockerd_pid=$!
-    wait_ping "$docker_sock" "$dockerd_pid" dockerd "$tmp/dockerd.log"
-    containerd_pid=$(cat "$tmp/docker-run/containerd/containerd.pid" 2>/dev/null ||
-        pgrep -P "$dockerd_pid" -x containerd || true)
-    alive "$containerd_pid" || containerd_pid=
-}
-
 berth_version=$("$berthd" --version 2>&1 | head -n 1)
 berth_version="$berth_version, $(date -r "$berthd" -u '+%F %T') UTC"
 docker_version=$(dockerd --version 2>&1 | head -n 1)
 start_berthd
 start_dockerd
 sleep "$settle"
-berth_idle=$(rss_kib "$berthd_pid")
-dockerd_idle=$(rss_kib "$dockerd_pid")
-containerd_idle=0
-[ -n "$containerd_pid" ] && containerd_idle=$(rss_kib "$containerd_pid")
+read -r berth_idle dockerd_idle containerd_idle < <(daemons_rss)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- helpers ----------------------------------------------------------------
@@ -278,12 +166,6 @@ cpu_sample() {
 
 secs() { awk -v t="$1" -v hz="$hz" 'BEGIN { printf "%.2f\n", t / hz }'; }
 
-# ratio A B: A/B, or "-" if either is missing or B is 0.
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'
-}
-
 # median: the median of the values on stdin that are not "-", or "-".
 median() {
     { grep -v '^-$' | grep . || true; } | sort -g |
@@ -291,28 +173,12 @@ median() {
              else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# kv LINE KEY: the value of KEY in a key=value line, or "-".
-kv() { awk -v k="$2" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) {print substr($i, length(k) + 2); exit}}' <<<"$1" | grep . || echo -; }
-
 raw() { [ -z "${BENCH_RAW:-}" ] || echo "$*" >>"$BENCH_RAW"; }
 
-sock_of() { if [ "$1" = berthd ]; then echo "$berth_sock"; else echo "$docker_sock"; fi; }
-pid_of() { if [ "$1" = berthd ]; then echo "$berthd_pid"; else echo "$dockerd_pid"; fi; }
 dk() { # dk NAME TIMEOUT ARGS...: the docker CLI against one daemon
     local name=$1 t=$2
     shift 2
     DOCKER_HOST=unix://$(sock_of "$name") timeout "$t" docker "$@"
-}
-
-declare -A gone_reported
-daemon_gone() {
-    alive "$(pid_of "$1")" && return 1
-    if [ -z "${gone_reported[$1]:-}" ]; then
-        gone_reported[$1]=1
-        say "$1 has exited; the end of its log:"
-        tail -n 20 "$tmp/$1.log" >&2
-    fi
-    return 0
 }
 
 data_bytes() { du -sb "$1" 2>/dev/null | awk '{print $1}' || echo 0; }
@@ -450,8 +316,7 @@ for ((r = 1; r <= runs; r++)); do
                 berth_pulled=$(rss_kib "$berthd_pid")
             else
                 dockerd_pulled=$(rss_kib "$dockerd_pid")
-                containerd_pulled=0
-                [ -n "$containerd_pid" ] && containerd_pulled=$(rss_kib "$containerd_pid")
+                containerd_pulled=$(rss_kib "$containerd_pid")
             fi
         fi
     done
@@ -531,10 +396,7 @@ import_all dockerd
 measure_list berthd
 measure_list dockerd
 
-berth_after=$(rss_kib "$berthd_pid")
-dockerd_after=$(rss_kib "$dockerd_pid")
-containerd_after=0
-[ -n "$containerd_pid" ] && containerd_after=$(rss_kib "$containerd_pid")
+read -r berth_after dockerd_after containerd_after < <(daemons_rss)
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- report -----------------------------------------------------------------
@@ -637,11 +499,6 @@ n=$(grep -ciE 'level=(error|warn)' "$tmp/berthd.log" || true)
 echo "  berthd log: $n error/warning lines"
 if [ "$n" != 0 ]; then grep -iE 'level=(error|warn)' "$tmp/berthd.log" | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /'; fi
 
-missed=0
-verdict() { # verdict OK|MISS TEXT
-    printf '  %-4s  %s\n' "$1" "$2"
-    [ "$1" = OK ] || missed=1
-}
 echo
 echo "targets (issue 3):"
 ok=$(awk -v r="$wall_ratio" -v t="$target_wall_ratio" 'BEGIN { print (r != "-" && r + 0 <= t) ? "OK" : "MISS" }')
