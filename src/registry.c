@@ -760,10 +760,24 @@ void bt_reg__req_attempt_failed(struct bt_reg_req *req, bool transient, bool fal
                      req->last_error);
 }
 
+/* A TLS handshake answered in plain HTTP: the registry wants http, which
+ * only insecure-registries allows. OpenSSL reports it as a record with a
+ * "wrong version number"; retrying cannot help. */
+static bool plain_http_answer(const struct bt_reg_req *req, CURLcode c)
+{
+    return c == CURLE_SSL_CONNECT_ERROR && strstr(req->errbuf, "wrong version number") != NULL;
+}
+
 static char *curl_why(struct bt_reg_req *req, CURLcode c)
 {
     char *s = NULL;
 
+    if (plain_http_answer(req, c)) {
+        if (asprintf(&s, "%s \"%s\": http: server gave HTTP response to HTTPS client (list the "
+                     "registry in insecure-registries to use plain HTTP)", req->method, req->url) < 0)
+            return NULL;
+        return s;
+    }
     if (asprintf(&s, "%s \"%s\": %s", req->method, req->url,
                  req->errbuf[0] ? req->errbuf : curl_easy_strerror(c)) < 0)
         return NULL;
@@ -1073,7 +1087,8 @@ static void req_on_http_done(struct bt_curl_xfer *x, CURLcode result)
                                            : bt_reg__manifest_got(req);
         if (result == CURLE_WRITE_ERROR && req->last_error && req->op == OP_BLOB_GET)
             return bt_reg__req_attempt_failed(req, true, false, strdup(req->last_error));
-        return bt_reg__req_attempt_failed(req, curl_transient(result), true, curl_why(req, result));
+        return bt_reg__req_attempt_failed(req, curl_transient(result) && !plain_http_answer(req, result),
+                                          true, curl_why(req, result));
     }
     switch (req->state) {
     case REQ_PROBE:
