@@ -82,6 +82,23 @@ static bool push_gone(struct bt_push *p)
     return true;
 }
 
+static void push_finish(struct bt_push *p, struct bt_err *e);
+
+/* The start of a request callback: false when the push is over (gone or now
+ * failed with err), true when the callback goes on. Takes err. */
+static bool push_resumes(struct bt_push *p, struct bt_err *err)
+{
+    if (push_gone(p)) {
+        bt_err_free(err);
+        return false;
+    }
+    if (err) {
+        push_finish(p, err);
+        return false;
+    }
+    return true;
+}
+
 static void say(struct bt_push *p, const char *status, const char *id, bool detail, uint64_t cur,
                 uint64_t total)
 {
@@ -155,14 +172,8 @@ static void manifest_put(void *data, const char *digest, struct bt_err *err)
     char line[300], ref[600];
 
     p->req = NULL;
-    if (push_gone(p)) {
-        bt_err_free(err);
+    if (!push_resumes(p, err))
         return;
-    }
-    if (err) {
-        push_finish(p, err);
-        return;
-    }
     /* The pushed manifest is the image's digest in this repository. */
     snprintf(ref, sizeof(ref), "%s@%s", p->name_full, digest);
     stor_images_set_ref(p->d->images, ref, p->img, bt_now_nano());
@@ -242,14 +253,8 @@ static void blob_uploaded(void *data, struct bt_err *err)
     struct bt_push *p = b->p;
 
     b->req = NULL;
-    if (push_gone(p)) {
-        bt_err_free(err);
+    if (!push_resumes(p, err))
         return;
-    }
-    if (err) {
-        push_finish(p, err);
-        return;
-    }
     blob_done(b, "Pushed");
 }
 
@@ -349,14 +354,8 @@ static void blob_checked(void *data, bool exists, uint64_t size, struct bt_err *
     size_t hl = strlen(p->host);
 
     b->req = NULL;
-    if (push_gone(p)) {
-        bt_err_free(err);
+    if (!push_resumes(p, err))
         return;
-    }
-    if (err) {
-        push_finish(p, err);
-        return;
-    }
     if (exists) {
         blob_done(b, "Layer already exists");
         return;

@@ -370,9 +370,18 @@ static bool match_tag(const char *p, size_t n)
     return true;
 }
 
-/* The reference grammar's digest:
- * [A-Za-z][A-Za-z0-9]* ([-_+.][A-Za-z][A-Za-z0-9]*)* ":" [0-9a-fA-F]{32,} */
-static bool match_digest(const char *p, size_t n)
+/* Both digest grammars: ALG ":" ENC, where ALG is components of `first`
+ * then `rest` characters joined by one of `seps`, and ENC is at least
+ * `min_enc` characters of `enc`. */
+struct digest_grammar {
+    bool (*first)(char c);
+    bool (*rest)(char c);
+    const char *seps;
+    size_t min_enc;
+    bool (*enc)(char c);
+};
+
+static bool match_digest_grammar(const struct digest_grammar *g, const char *p, size_t n)
 {
     const char *colon = memchr(p, ':', n);
     size_t alg, i = 0;
@@ -381,17 +390,25 @@ static bool match_digest(const char *p, size_t n)
         return false;
     alg = (size_t)(colon - p);
     for (;;) {
-        if (i == alg || !is_alpha(p[i]))
+        if (i == alg || !g->first(p[i]))
             return false;
-        while (i < alg && is_alnum(p[i]))
+        while (i < alg && g->rest(p[i]))
             i++;
         if (i == alg)
             break;
-        if (!strchr("-_+.", p[i]))
+        if (!strchr(g->seps, p[i]))
             return false;
         i++;
     }
-    return n - alg - 1 >= 32 && all_of(colon + 1, n - alg - 1, is_hex);
+    return n - alg - 1 >= g->min_enc && all_of(colon + 1, n - alg - 1, g->enc);
+}
+
+/* The reference grammar's digest:
+ * [A-Za-z][A-Za-z0-9]* ([-_+.][A-Za-z][A-Za-z0-9]*)* ":" [0-9a-fA-F]{32,} */
+static bool match_digest(const char *p, size_t n)
+{
+    static const struct digest_grammar g = {is_alpha, is_alnum, "-_+.", 32, is_hex};
+    return match_digest_grammar(&g, p, n);
 }
 
 static bool is_go_digest_alg_char(char c)
@@ -408,24 +425,9 @@ static bool is_go_digest_enc_char(char c)
  * [a-z0-9]+ ([.+_-][a-z0-9]+)* ":" [a-zA-Z0-9=_-]+ */
 static bool match_go_digest(const char *p, size_t n)
 {
-    const char *colon = memchr(p, ':', n);
-    size_t alg, i = 0;
-
-    if (!colon)
-        return false;
-    alg = (size_t)(colon - p);
-    for (;;) {
-        if (i == alg || !is_go_digest_alg_char(p[i]))
-            return false;
-        while (i < alg && is_go_digest_alg_char(p[i]))
-            i++;
-        if (i == alg)
-            break;
-        if (!strchr(".+_-", p[i]))
-            return false;
-        i++;
-    }
-    return n - alg - 1 >= 1 && all_of(colon + 1, n - alg - 1, is_go_digest_enc_char);
+    static const struct digest_grammar g = {is_go_digest_alg_char, is_go_digest_alg_char,
+                                            ".+_-", 1, is_go_digest_enc_char};
+    return match_digest_grammar(&g, p, n);
 }
 
 /* go-digest's Digest.Validate, with the algorithms dockerd registers. */

@@ -232,6 +232,26 @@ static int rm_tree(int dfd, const char *name, uint64_t mnt)
     return 0;
 }
 
+void stor__rm_tmp_entries(int dfd)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    size_t plen = strlen(STOR__TMP_PREFIX);
+    struct dirent *de;
+    DIR *dir;
+
+    if (fd < 0)
+        return;
+    dir = fdopendir(fd);
+    if (!dir) {
+        (void)close(fd);
+        return;
+    }
+    while ((de = readdir(dir)))
+        if (strncmp(de->d_name, STOR__TMP_PREFIX, plen) == 0)
+            (void)stor__rm_rf_at(dfd, de->d_name);
+    (void)closedir(dir);
+}
+
 int stor__rm_rf_at(int dfd, const char *name)
 {
     uint64_t mnt = 0;

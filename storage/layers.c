@@ -473,25 +473,6 @@ static int load_holders(int layer_fd, struct layer *l)
     return r < 0 ? r : 0;
 }
 
-/* Temp files an interrupted atomic write left inside a layer directory. */
-static void clean_layer_dir(int layer_fd)
-{
-    int fd = openat(layer_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    struct dirent *de;
-    DIR *dir;
-
-    if (fd < 0)
-        return;
-    dir = fdopendir(fd);
-    if (!dir) {
-        (void)close(fd);
-        return;
-    }
-    while ((de = readdir(dir)))
-        if (is_tmp(de->d_name))
-            (void)stor__rm_rf_at(layer_fd, de->d_name);
-    (void)closedir(dir);
-}
 
 /* One layers/<hex>: meta, driver check, holders. -errno when broken. */
 static int load_layer(struct stor_layers *ls, const char *hex, struct layer **ret)
@@ -505,7 +486,7 @@ static int load_layer(struct stor_layers *ls, const char *hex, struct layer **re
     fd = openat(ls->drv->layers_fd, hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     r = fd < 0 ? -errno : meta_read(fd, hex, l);
     if (r == 0) {
-        clean_layer_dir(fd);
+        stor__rm_tmp_entries(fd); /* an interrupted atomic write */
         r = ls->drv->ops->check(ls->drv, fd, hex);
     }
     if (r == 0)

@@ -36,6 +36,9 @@ int stor__read_file_at(int dfd, const char *name, size_t max, char **ret, size_t
 /* Remove dfd/name, a file or a whole tree, without crossing into other mounts (a mount
  * inside is -EBUSY and stops the removal). Absent is a success. 0 or -errno. */
 int stor__rm_rf_at(int dfd, const char *name);
+/* Remove every entry of the directory dfd whose name starts with
+ * STOR__TMP_PREFIX (what an interrupted operation left); best effort. */
+void stor__rm_tmp_entries(int dfd);
 /* Rename dfd/name to a temp name in the same directory (so it disappears at once and a
  * crash leaves only a leftover that open removes), then remove it. 0 or -errno. */
 int stor__trash_at(int dfd, const char *name);

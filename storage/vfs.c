@@ -124,25 +124,6 @@ fail:
     return r;
 }
 
-/* Temp copies left by an interrupted prepare. */
-static void rw_clean(int rw_fd)
-{
-    int fd = openat(rw_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    struct dirent *de;
-    DIR *dir;
-
-    if (fd < 0)
-        return;
-    dir = fdopendir(fd);
-    if (!dir) {
-        (void)close(fd);
-        return;
-    }
-    while ((de = readdir(dir)))
-        if (strncmp(de->d_name, STOR__TMP_PREFIX, strlen(STOR__TMP_PREFIX)) == 0)
-            (void)stor__rm_rf_at(rw_fd, de->d_name);
-    (void)closedir(dir);
-}
 
 static int vfs_mount(struct stor_driver *d, char *const *hexes, size_t n, const char *rw_dir,
                      const char *target, struct bt_err **err)
@@ -152,7 +133,7 @@ static int vfs_mount(struct stor_driver *d, char *const *hexes, size_t n, const 
 
     if (rw_fd < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "open %s", rw_dir);
-    rw_clean(rw_fd);
+    stor__rm_tmp_entries(rw_fd); /* copies of an interrupted prepare */
     if (rootfs_prepare(d, rw_fd, n ? hexes[0] : NULL, err) < 0)
         return -1;
     if (asprintf(&rootfs, "%s/rootfs", rw_dir) < 0) {

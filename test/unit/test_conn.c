@@ -11,6 +11,8 @@
 #include <string.h>
 #include <uv.h>
 #include <cmocka.h>
+#include <archive.h>
+#include <archive_entry.h>
 
 #include "berth/daemon.h"
 #include "berth/events.h"
@@ -327,20 +329,28 @@ static void test_events_reader_that_drains_gets_all(void **state)
     memconn_done(&m);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
 
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
+/* A gzip'd tar holding one file, made in memory with libarchive. */
+static char *small_tgz(size_t *ret_len)
+{
+    static char buf[64 * 1024];
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    size_t used = 0;
+
+    assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_memory(a, buf, sizeof(buf), &used), ARCHIVE_OK);
+    archive_entry_set_pathname(e, "hello");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, 3);
+    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+    assert_int_equal(archive_write_data(a, "hi\n", 3), 3);
+    archive_entry_free(e);
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+    *ret_len = used;
     return buf;
 }
 
@@ -349,16 +359,10 @@ static char *read_file(const char *path, size_t *len)
 static void test_import_streamed_body(void **state)
 {
     struct memconn m;
-    char dir[] = "/tmp/berth-import-XXXXXX", cmd[256], head[256];
+    char head[256];
     size_t len, off = 0;
-    char *tar;
+    const char *tar = small_tgz(&len);
 
-    assert_non_null(mkdtemp(dir));
-    snprintf(cmd, sizeof(cmd), "mkdir %s/root && echo hi > %s/root/hello && tar -C %s/root -czf "
-             "%s/r.tgz .", dir, dir, dir, dir);
-    assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof(cmd), "%s/r.tgz", dir);
-    tar = read_file(cmd, &len);
     memconn_init(&m, 0);
     memconn_feed_str(&m, "POST /v1.41/images/create?fromSrc=-&repo=imp%3Av1&changes=CMD+%5B%22sh%22%5D"
                          " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -380,9 +384,6 @@ static void test_import_streamed_body(void **state)
     assert_non_null(strstr(m.out.p, "{\"Untagged\":\"imp:v1\"}"));
     assert_false(m.closed);
     memconn_done(&m);
-    free(tar);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
 }
 
 /* A bad change is refused before any body byte is read, and the connection,
