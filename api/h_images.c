@@ -11,6 +11,7 @@
 #include "api/handlers.h"
 #include "api/json.h"
 #include "api/json_images.h"
+#include "berth/container.h"
 #include "berth/daemon.h"
 #include "berth/events.h"
 #include "berth/timeparse.h"
@@ -287,10 +288,12 @@ int h_images_prune(struct api_req *rq, struct bt_err **err)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "prune");
     pr->rq = api_req_ref(rq);
     pr->deleted = cJSON_CreateArray();
-    /* No containers exist yet, so "unused" is every image. */
     for (size_t i = 0; i < stor_images_count(d->images); i++) {
         struct stor_image *img = stor_images_at(d->images, i);
         if (!all && !image_dangling(d, img))
+            continue;
+        /* "Unused" means no container, running or not, is made from it. */
+        if (bt_ctrs_using_image(d, img->id, NULL) > 0)
             continue;
         if (!bt_filters_match_labels(f, "label", img->labels, img->n_labels))
             continue;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "berth/container.h"
 #include "berth/daemon.h"
 #include "berth/events.h"
 #include "berth/images.h"
@@ -172,6 +173,8 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
     if (!d->events)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "events");
+    if (bt_ctrs_open(d, err) < 0)
+        return -1;
     uv_signal_init(loop, &d->sig_term);
     uv_signal_init(loop, &d->sig_int);
     uv_signal_init(loop, &d->sig_hup);
@@ -219,6 +222,16 @@ static void daemon_on_shutdown_timeout(uv_timer_t *t)
     api_server_close_all(d->api);
 }
 
+static void daemon_on_ctrs_down(void *arg)
+{
+    struct bt_daemon *d = arg;
+
+    if (d->api)
+        api_server_shutdown(d->api, daemon_on_api_closed, d);
+    else
+        daemon_close_handles(d);
+}
+
 void bt_daemon_shutdown(struct bt_daemon *d)
 {
     if (d->shutting_down)
@@ -227,10 +240,9 @@ void bt_daemon_shutdown(struct bt_daemon *d)
     BT_LOG(INFO, "daemon", "shutting down", "open_connections=%zu", api_server_conns(d->api));
     uv_timer_start(&d->shutdown_timer, daemon_on_shutdown_timeout,
                    (uint64_t)(d->cfg.shutdown_timeout > 0 ? d->cfg.shutdown_timeout : 1) * 1000, 0);
-    if (d->api)
-        api_server_shutdown(d->api, daemon_on_api_closed, d);
-    else
-        daemon_close_handles(d);
+    /* Containers first: without live-restore they are stopped while clients
+     * waiting on them can still hear how they ended. */
+    bt_ctrs_shutdown(d, daemon_on_ctrs_down, d);
 }
 
 /* ---- SIGHUP: reload daemon.json (read on the pool, applied here) ---------- */
@@ -393,8 +405,11 @@ void bt_daemon_done(struct bt_daemon *d)
     if (d->api)
         api_server_close_all(d->api);
     daemon_close_handles(d);
+    d->shutting_down = true; /* monitors are left running, not waited for */
+    bt_ctrs_close(d);
     /* Let close callbacks run so every handle is released before freeing. */
     (void)uv_run(d->loop, UV_RUN_DEFAULT);
+    bt_ctrs_done(d);
     api_server_free(d->api);
     d->api = NULL;
     bt_events_free(d->events);

@@ -7,6 +7,7 @@
 
 #include "berth/daemon.h"
 #include "berth/events.h"
+#include "berth/container.h"
 #include "berth/image_ops.h"
 #include "berth/images.h"
 #include "berth/blobmap.h"
@@ -444,16 +445,58 @@ static void collect_unused_blobs(struct bt_daemon *d, const struct stor_image *i
     }
 }
 
+/* Docker's rules for an image that containers use: untagging one of several
+ * references is fine; removing the image needs force, and even force does
+ * not delete an image a running container uses by ID. */
+static int image_delete_blocked(struct bt_daemon *d, struct stor_image *img, const char *name,
+                                bool force, struct bt_ctr *user, struct bt_err **err)
+{
+    const char *hex = bt_digest_hex(img->id);
+    const char **left;
+    size_t n_refs;
+    bool by_id, running = user->state.status == BT_CTR_RUNNING ||
+                          user->state.status == BT_CTR_PAUSED;
+
+    by_id = strncmp(name, "sha256:", 7) == 0 ? strncmp(img->id, name, strlen(name)) == 0
+                                              : strncmp(hex, name, strlen(name)) == 0;
+    n_refs = stor_images_refs(d->images, img, false, &left);
+    free(left);
+    n_refs += stor_images_refs(d->images, img, true, &left);
+    free(left);
+    if (!by_id && n_refs > 1)
+        return 0;
+    if (by_id && running)
+        return bt_err_set(err, BT_ECONFLICT, 0,
+                          "conflict: unable to delete %.12s (cannot be forced) - image is being "
+                          "used by running container %.12s",
+                          hex, user->id);
+    if (force)
+        return 0;
+    if (by_id)
+        return bt_err_set(err, BT_ECONFLICT, 0,
+                          "conflict: unable to delete %.12s (must be forced) - image is being "
+                          "used by %s container %.12s",
+                          hex, running ? "running" : "stopped", user->id);
+    return bt_err_set(err, BT_ECONFLICT, 0,
+                      "conflict: unable to remove repository reference \"%s\" (must force) - "
+                      "container %.12s is using its referenced image %.12s",
+                      name, user->id, hex);
+}
+
 int bt_image_delete(struct bt_daemon *d, const char *name, bool force, bool noprune,
                     bt_image_delete_cb cb, void *arg, struct bt_err **err)
 {
     struct stor_image *img;
     struct delete_job *j;
+    struct bt_ctr *user = NULL;
     const char **left;
-    size_t n_left;
+    size_t n_left, users;
 
     (void)noprune; /* no parent images until builds exist */
     if (bt_image_lookup(d, name, &img, err) < 0)
+        return -1;
+    if ((users = bt_ctrs_using_image(d, img->id, &user)) > 0 &&
+        image_delete_blocked(d, img, name, force, user, err) < 0)
         return -1;
     j = calloc(1, sizeof(*j));
     if (!j)
@@ -479,7 +522,9 @@ int bt_image_delete(struct bt_daemon *d, const char *name, bool force, bool nopr
     n_left += stor_images_refs(d->images, img, true, &left);
     free(left);
     bt_images_persist(d);
-    if (n_left > 0) {
+    /* Untagged but still some container's image: it stays, dangling, as in
+     * Docker, until the last container using it is gone. */
+    if (n_left > 0 || users > 0) {
         j->cb(j->arg, &j->res, NULL);
         bt_strv_done(&j->res.untagged);
         free(j);

@@ -910,3 +910,20 @@ int stor_driver_usage(struct stor_driver *d, const char *path, int64_t *ret_byte
         return bt_err_set(err, BT_EINTERNAL, -r, "disk usage of %s", path);
     return 0;
 }
+
+int stor_rm_rf(const char *path)
+{
+    _cleanup_free_ char *parent = strdup(path);
+    char *slash = parent ? strrchr(parent, '/') : NULL;
+    _cleanup_close_ int dfd = -1;
+
+    if (!parent)
+        return -ENOMEM;
+    if (!slash || !slash[1])
+        return -EINVAL;
+    *slash = 0;
+    dfd = open(*parent ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    return stor__trash_at(dfd, slash + 1);
+}

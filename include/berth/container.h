@@ -52,6 +52,8 @@ struct bt_ctr {
     char id[BT_CTR_ID_LEN + 1];
     char *name;            /* without the leading '/' */
     char image_id[80];     /* "sha256:<hex>" */
+    char top_chain[80];    /* the image's top layer (chain ID), "" when it has none;
+                            * the container holds a reference on it */
     int64_t created_nano;
     cJSON *config;         /* Docker Config merged with the image's; Config.Image as typed */
     cJSON *host_config;    /* Docker HostConfig with the daemon's defaults filled in */
@@ -69,6 +71,11 @@ struct bt_ctr {
     struct bt_ctr_rt *rt;
 };
 
+struct bt_kv;
+/* Config.Labels as pairs borrowed from the record (the array is malloc'd;
+ * free it, not the strings). -ENOMEM. */
+int bt_ctr_labels(const struct bt_ctr *c, struct bt_kv **ret, size_t *ret_n);
+
 /* Docker's status word ("created", "running", ...). ANY. */
 const char *bt_ctr_status_name(enum bt_ctr_status s);
 
@@ -83,7 +90,12 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err);
 /* Shutdown: with live-restore (berth's default) leave the containers running;
  * without it stop them (each with its stop timeout), then call done. */
 void bt_ctrs_shutdown(struct bt_daemon *d, void (*done)(void *arg), void *arg);
-/* Free the records (after shutdown). */
+/* Before the loop's last run: close every handle the containers hold
+ * (monitors keep running). */
+void bt_ctrs_close(struct bt_daemon *d);
+/* After it: free the records and the cgroup layout. */
+void bt_ctrs_done(struct bt_daemon *d);
+/* Free the records only (src/ctr_store.c; bt_ctrs_done calls it). */
 void bt_ctrs_free(struct bt_daemon *d);
 
 size_t bt_ctrs_count(const struct bt_daemon *d);

@@ -136,6 +136,10 @@ int stor_driver_mount(struct stor_driver *d, const char *top_chain, const char *
 int stor_driver_unmount(struct stor_driver *d, const char *target, struct bt_err **err);
 /* POOL. Remove a writable layer (it must not be mounted). Absent is a success. */
 int stor_driver_rw_remove(struct stor_driver *d, const char *rw_dir, struct bt_err **err);
+/* POOL. Remove a directory tree: renamed aside first (so the name is gone at once and
+ * for good), then deleted without crossing into other mounts. Absent is a success;
+ * -errno otherwise. */
+int stor_rm_rf(const char *path);
 /* POOL. Bytes in the files under path (regular files and symlinks, hard links once). */
 int stor_driver_usage(struct stor_driver *d, const char *path, int64_t *ret_bytes,
                       struct bt_err **err);

@@ -1,0 +1,155 @@
+/* When a container's process has ended: tear down what its start made, record
+ * the exit, tell waiters and stoppers, and let the restart policy or
+ * AutoRemove decide what comes next. */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "berth/cgroup.h"
+#include "berth/daemon.h"
+#include "berth/job.h"
+#include "berth/log.h"
+#include "berth/storage.h"
+#include "berth/timeparse.h"
+#include "src/ctr-lifecycle.h"
+
+struct teardown_job {
+    struct bt_daemon *d;
+    struct bt_ctr *c;
+    char *run_dir, *rootfs;
+    uint64_t oom_kills;
+    ctr_teardown_fn done;
+    void *arg;
+};
+
+static void teardown_work(void *arg)
+{
+    struct teardown_job *j = arg;
+    struct bt_daemon *d = j->d;
+    _cleanup_err_ struct bt_err *e = NULL;
+
+    if (d->cgroups) {
+        (void)bt_cg_oom_kills(d->cgroups, j->c->id, &j->oom_kills, NULL);
+        if (bt_cg_remove(d->cgroups, j->c->id, &e) < 0)
+            BT_LOG(WARN, "container", "cgroup left behind", "id=%.12s err=\"%s\"", j->c->id,
+                   bt_log_q(e->msg));
+    }
+    bt_err_freep(&e);
+    if (stor_driver_unmount(d->driver, j->rootfs, &e) < 0)
+        BT_LOG(WARN, "container", "rootfs left mounted", "id=%.12s err=\"%s\"", j->c->id,
+               bt_log_q(e->msg));
+    (void)stor_rm_rf(j->run_dir);
+}
+
+static void teardown_done(void *arg, bool ran)
+{
+    struct teardown_job *j = arg;
+
+    j->c->rt->busy_pool = false;
+    j->done(j->d, j->c, ran && j->oom_kills > 0, j->arg);
+    free(j->run_dir);
+    free(j->rootfs);
+    free(j);
+}
+
+int ctr_teardown(struct bt_daemon *d, struct bt_ctr *c, ctr_teardown_fn done, void *arg)
+{
+    struct teardown_job *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return -ENOMEM;
+    j->d = d;
+    j->c = c;
+    j->done = done;
+    j->arg = arg;
+    j->run_dir = ctr_run_path(d, c, NULL);
+    j->rootfs = ctr_path(d, c, "rootfs");
+    if (!j->run_dir || !j->rootfs || bt_job_queue(d->loop, teardown_work, teardown_done, j) < 0) {
+        free(j->run_dir);
+        free(j->rootfs);
+        free(j);
+        return -ENOMEM;
+    }
+    c->rt->busy_pool = true;
+    return 0;
+}
+
+struct exit_info {
+    bool have;
+    int code;
+    int64_t finished;
+};
+
+static void exited_torn_down(struct bt_daemon *d, struct bt_ctr *c, bool oom, void *arg)
+{
+    struct exit_info *x = arg;
+    struct bt_ctr_rt *rt = c->rt;
+    int code = x->have ? x->code : 255;
+    int64_t ran_ms;
+    bool restart;
+    char code_s[16];
+
+    c->state.status = BT_CTR_EXITED;
+    c->state.pid = 0;
+    c->state.monitor_pid = 0;
+    c->state.exit_code = code;
+    c->state.oom_killed = oom;
+    c->state.finished_nano = x->have && x->finished > 0 ? x->finished : bt_now_nano();
+    if (!x->have) {
+        free(c->state.error);
+        c->state.error = strdup("the container's monitor ended without recording an exit status");
+    }
+    ran_ms = c->state.started_nano > 0 ? (c->state.finished_nano - c->state.started_nano) / 1000000 : 0;
+    free(x);
+    rt->phase = CTR_IDLE;
+
+    if (oom)
+        ctr_event(d, c, "oom", NULL, NULL);
+    snprintf(code_s, sizeof(code_s), "%d", code);
+    ctr_event(d, c, "die", "exitCode", code_s);
+
+    restart = !rt->stopping && !rt->want_remove && ctr_policy_restarts(c, code, false);
+    if (restart)
+        c->state.status = BT_CTR_RESTARTING;
+    bt_ctr_persist(d, c);
+    ctr_waiters_exit(c, code, restart);
+    if (rt->stop_event) {
+        rt->stop_event = false;
+        ctr_event(d, c, "stop", NULL, NULL);
+    }
+    if (rt->stop_timer) {
+        uv_close((uv_handle_t *)rt->stop_timer, (uv_close_cb)free);
+        rt->stop_timer = NULL;
+    }
+    ctr_cbs_run(&rt->stop_cbs, c, NULL);
+    rt->stopping = false;
+    /* A stop callback may have started it again (restart). */
+    if (c->state.status == BT_CTR_RUNNING || rt->phase != CTR_IDLE)
+        return;
+    if (restart)
+        ctr_restart_schedule(d, c, ran_ms);
+    else if (rt->want_remove || ctr_hc_bool(c, "AutoRemove"))
+        ctr_remove_now(d, c);
+}
+
+void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
+                int64_t finished_nano)
+{
+    struct bt_ctr_rt *rt = ctr_rt(d, c);
+    struct exit_info *x = calloc(1, sizeof(*x));
+
+    if (!rt || !x) {
+        free(x);
+        BT_LOG(ERROR, "container", "out of memory handling an exit", "id=%.12s", c->id);
+        return;
+    }
+    x->have = have_exit;
+    x->code = code;
+    x->finished = finished_nano;
+    rt->phase = CTR_CLEANING;
+    if (ctr_teardown(d, c, exited_torn_down, x) < 0)
+        exited_torn_down(d, c, false, x);
+}

@@ -1,0 +1,194 @@
+/* The containers across daemon restarts: at start-up find the monitors of
+ * running containers again (or the exit codes they left), clear what died
+ * with the old daemon, and start what the restart policies say; at shutdown
+ * leave containers running (live-restore, berth's default) or stop them. */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "berth/cgroup.h"
+#include "berth/daemon.h"
+#include "berth/log.h"
+#include "berth/storage.h"
+#include "src/ctr-internal.h"
+#include "src/ctr-lifecycle.h"
+
+/* Start-up, blocking: cgroups and rootfs mounts that belong to no running
+ * container are leftovers of a daemon or monitor that died. */
+static void reconcile_leftovers(struct bt_daemon *d)
+{
+    char **ids = NULL;
+    struct bt_ctr *c;
+
+    if (bt_cg_list(d->cgroups, &ids, NULL) == 0 && ids) {
+        for (size_t i = 0; ids[i]; i++) {
+            if (bt_ctr_lookup(d, ids[i], &c, NULL) == 0 && strcmp(c->id, ids[i]) == 0 &&
+                (c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED))
+                continue;
+            BT_LOG(INFO, "container", "removing a leftover cgroup", "id=%.12s", ids[i]);
+            (void)bt_cg_remove(d->cgroups, ids[i], NULL);
+        }
+    }
+    for (size_t i = 0; ids && ids[i]; i++)
+        free(ids[i]);
+    free(ids);
+    for (size_t i = 0; i < bt_ctrs_count(d); i++) {
+        c = bt_ctrs_at(d, i);
+        if (c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED)
+            continue;
+        _cleanup_free_ char *rootfs = ctr_path(d, c, "rootfs");
+        _cleanup_free_ char *run = ctr_run_path(d, c, NULL);
+        if (rootfs)
+            (void)stor_driver_unmount(d->driver, rootfs, NULL);
+        if (run)
+            (void)stor_rm_rf(run);
+    }
+}
+
+int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
+{
+    size_t n;
+
+    if (bt_cg_open("berth", &d->cgroups, err) < 0)
+        return bt_err_wrap(err, "cgroups");
+    if (bt__ctrs_load(d, err) < 0)
+        return bt_err_wrap(err, "load containers");
+    reconcile_leftovers(d);
+    n = bt_ctrs_count(d);
+    for (size_t i = 0; i < n; i++) {
+        struct bt_ctr *c = bt_ctrs_at(d, i);
+        struct bt_ctr_rt *rt = ctr_rt(d, c);
+        _cleanup_free_ char *run = ctr_run_path(d, c, NULL);
+        _cleanup_err_ struct bt_err *e = NULL;
+
+        if (!rt || !run)
+            return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+        switch (c->state.status) {
+        case BT_CTR_RUNNING:
+        case BT_CTR_PAUSED:
+            /* The monitor answers, or its exit file says how it ended. */
+            if (ctr_monitor_attach(d, c, run) < 0)
+                ctr_exited(d, c, false, 0, 0);
+            break;
+        case BT_CTR_RESTARTING:
+            ctr_restart_schedule(d, c, 0);
+            break;
+        case BT_CTR_REMOVING:
+            ctr_remove_now(d, c);
+            break;
+        default: {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive(ctr_hc(c, "RestartPolicy"), "Name");
+            bool at_start = cJSON_IsString(p) && (strcmp(p->valuestring, "always") == 0 ||
+                                                  strcmp(p->valuestring, "unless-stopped") == 0);
+            if (at_start && c->has_been_started && ctr_policy_restarts(c, c->state.exit_code, true) &&
+                ctr_start_internal(d, c, &e) < 0)
+                BT_LOG(WARN, "container", "restart at daemon start failed", "id=%.12s err=\"%s\"",
+                       c->id, bt_log_q(e->msg));
+            break;
+        }
+        }
+    }
+    BT_LOG(DEBUG, "container", "containers loaded", "count=%zu", n);
+    return 0;
+}
+
+/* ---- shutdown ---------------------------------------------------------------------- */
+
+struct shutdown_op {
+    size_t pending;
+    void (*done)(void *arg);
+    void *arg;
+};
+
+static void shutdown_one(void *arg, struct bt_ctr *c, const struct bt_err *err)
+{
+    struct shutdown_op *op = arg;
+
+    (void)c, (void)err;
+    if (--op->pending == 0) {
+        op->done(op->arg);
+        free(op);
+    }
+}
+
+static void forget_timers(struct bt_ctr *c)
+{
+    struct bt_ctr_rt *rt = c->rt;
+
+    if (!rt)
+        return;
+    if (rt->restart_timer) {
+        uv_close((uv_handle_t *)rt->restart_timer, (uv_close_cb)free);
+        rt->restart_timer = NULL;
+    }
+    if (rt->stop_timer) {
+        uv_close((uv_handle_t *)rt->stop_timer, (uv_close_cb)free);
+        rt->stop_timer = NULL;
+    }
+}
+
+void bt_ctrs_shutdown(struct bt_daemon *d, void (*done)(void *arg), void *arg)
+{
+    struct shutdown_op *op = calloc(1, sizeof(*op));
+    size_t n = bt_ctrs_count(d);
+
+    if (!op) {
+        done(arg);
+        return;
+    }
+    op->done = done;
+    op->arg = arg;
+    op->pending = 1;
+    for (size_t i = 0; i < n; i++) {
+        struct bt_ctr *c = bt_ctrs_at(d, i);
+        bool live = c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED;
+
+        if (!d->cfg.live_restore && live) {
+            op->pending++;
+            if (bt_ctr_stop(d, c, -1, NULL, shutdown_one, op, NULL) < 0)
+                op->pending--;
+        }
+    }
+    shutdown_one(op, NULL, NULL);
+}
+
+/* After the loop has stopped: drop the run-time bookkeeping (monitors keep
+ * running), then the records. */
+void bt_ctrs_close(struct bt_daemon *d)
+{
+    size_t n = bt_ctrs_count(d);
+
+    for (size_t i = 0; i < n; i++) {
+        struct bt_ctr *c = bt_ctrs_at(d, i);
+        if (!c->rt)
+            continue;
+        forget_timers(c);
+        ctr_monitor_detach(c);
+        for (struct bt_ctr_waiter *w = c->rt->waiters; w;) {
+            struct bt_ctr_waiter *next = w->next;
+            free(w);
+            w = next;
+        }
+        c->rt->waiters = NULL;
+    }
+}
+
+void bt_ctrs_done(struct bt_daemon *d)
+{
+    size_t n = bt_ctrs_count(d);
+
+    for (size_t i = 0; i < n; i++) {
+        struct bt_ctr *c = bt_ctrs_at(d, i);
+        free(c->rt);
+        c->rt = NULL;
+    }
+    bt_ctrs_free(d);
+    bt_cg_free(d->cgroups);
+    d->cgroups = NULL;
+}

@@ -1,0 +1,477 @@
+/* Starting a container: build the plan on the loop, prepare on the pool
+ * (run directory, /etc files, rootfs mount, cgroup, seccomp filter, spec),
+ * then spawn berth-monitor and wait for its report. A failure at any step
+ * undoes the steps before it. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth/cgroup.h"
+#include "berth/daemon.h"
+#include "berth/job.h"
+#include "berth/log.h"
+#include "berth/storage.h"
+#include "berth/timeparse.h"
+#include "src/ctr-spec.h"
+
+struct start_job {
+    struct bt_daemon *d;
+    struct bt_ctr *c;
+    struct ctr_start_plan plan;
+    char *cdir, *run_dir, *rootfs, *rw_dir;
+    char *hostname, *hosts, *resolv; /* file contents */
+    char top_chain[80];
+    bool mounted, cgroup_made, run_dir_made;
+    struct bt_err *err;
+};
+
+static void start_job_free(struct start_job *j)
+{
+    ctr_plan_done(&j->plan);
+    free(j->cdir), free(j->run_dir), free(j->rootfs), free(j->rw_dir);
+    free(j->hostname), free(j->hosts), free(j->resolv);
+    bt_err_free(j->err);
+    free(j);
+}
+
+/* ---- file contents ------------------------------------------------------------ */
+
+static char *read_small(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t cap = 0, n;
+
+    if (!f)
+        return NULL;
+    buf = malloc(65536 + 1);
+    if (buf) {
+        n = fread(buf, 1, 65536, f);
+        buf[n] = 0;
+        cap = n;
+    }
+    fclose(f);
+    (void)cap;
+    return buf;
+}
+
+static int append(char **s, const char *fmt, const char *a, const char *b)
+{
+    char *n;
+
+    if (asprintf(&n, fmt, *s ? *s : "", a, b) < 0)
+        return -ENOMEM;
+    free(*s);
+    *s = n;
+    return 0;
+}
+
+/* /etc/hosts: the standard entries and --add-host; the host's own file with
+ * host networking, as Docker does. */
+static int make_hosts(struct start_job *j, bool host_net)
+{
+    const cJSON *extra = ctr_hc(j->c, "ExtraHosts"), *it;
+
+    if (host_net && (j->hosts = read_small("/etc/hosts")))
+        return 0;
+    j->hosts = strdup("127.0.0.1\tlocalhost\n"
+                      "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                      "fe00::0\tip6-localnet\n"
+                      "ff00::0\tip6-mcastprefix\n"
+                      "ff02::1\tip6-allnodes\n"
+                      "ff02::2\tip6-allrouters\n");
+    if (!j->hosts)
+        return -ENOMEM;
+    cJSON_ArrayForEach(it, extra) {
+        const char *colon;
+        char name[256];
+        if (!cJSON_IsString(it) || !(colon = strchr(it->valuestring, ':')))
+            continue;
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - it->valuestring), it->valuestring);
+        if (append(&j->hosts, "%s%s\t%s\n", colon + 1, name) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* /etc/resolv.conf: the host's, without loopback nameservers (they mean
+ * nothing in another network namespace); Docker's public fallback when none
+ * is left; --dns, --dns-search, --dns-option replace the parts they name. */
+static int make_resolv(struct start_job *j, bool host_net)
+{
+    _cleanup_free_ char *host = read_small("/etc/resolv.conf");
+    const cJSON *dns = ctr_hc(j->c, "Dns"), *search = ctr_hc(j->c, "DnsSearch");
+    const cJSON *options = ctr_hc(j->c, "DnsOptions"), *it;
+    char *save = NULL;
+    bool have_ns = false;
+
+    j->resolv = strdup("");
+    if (!j->resolv)
+        return -ENOMEM;
+    if (host_net && host && !cJSON_GetArraySize(dns) && !cJSON_GetArraySize(search) &&
+        !cJSON_GetArraySize(options)) {
+        free(j->resolv);
+        j->resolv = TAKE_PTR(host);
+        return 0;
+    }
+    for (char *l = host ? strtok_r(host, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        bool ns = strncmp(l, "nameserver", 10) == 0;
+        if (ns && (cJSON_GetArraySize(dns) ||
+                   (!host_net && (strstr(l, " 127.") || strstr(l, " ::1")))))
+            continue;
+        if (strncmp(l, "search", 6) == 0 && cJSON_GetArraySize(search))
+            continue;
+        if (strncmp(l, "options", 7) == 0 && cJSON_GetArraySize(options))
+            continue;
+        have_ns |= ns;
+        if (append(&j->resolv, "%s%s%s\n", l, "") < 0)
+            return -ENOMEM;
+    }
+    cJSON_ArrayForEach(it, search) {
+        if (cJSON_IsString(it) && append(&j->resolv, "%ssearch %s%s\n", it->valuestring, "") < 0)
+            return -ENOMEM;
+    }
+    cJSON_ArrayForEach(it, dns) {
+        if (cJSON_IsString(it)) {
+            have_ns = true;
+            if (append(&j->resolv, "%snameserver %s%s\n", it->valuestring, "") < 0)
+                return -ENOMEM;
+        }
+    }
+    cJSON_ArrayForEach(it, options) {
+        if (cJSON_IsString(it) && append(&j->resolv, "%soptions %s%s\n", it->valuestring, "") < 0)
+            return -ENOMEM;
+    }
+    if (!have_ns && append(&j->resolv, "%snameserver 8.8.8.8\nnameserver 8.8.4.4\n%s%s", "", "") < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int write_file(const char *path, const char *text, mode_t mode, struct bt_err **err)
+{
+    _cleanup_free_ char *tmp = NULL;
+    int fd;
+    size_t len = strlen(text);
+
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return bt_err_set(err, BT_EINTERNAL, errno, "create %s: %m", tmp);
+    if (write(fd, text, len) != (ssize_t)len) {
+        int e = errno ? errno : EIO;
+        close(fd);
+        unlink(tmp);
+        return bt_err_set(err, BT_EINTERNAL, e, "write %s: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return bt_err_set(err, BT_EINTERNAL, e, "rename %s: %s", tmp, strerror(e));
+    }
+    return 0;
+}
+
+/* ---- the pool part ---------------------------------------------------------------- */
+
+static void start_undo(struct start_job *j)
+{
+    struct bt_daemon *d = j->d;
+
+    if (j->cgroup_made)
+        (void)bt_cg_remove(d->cgroups, j->c->id, NULL);
+    if (j->mounted)
+        (void)stor_driver_unmount(d->driver, j->rootfs, NULL);
+    if (j->run_dir_made)
+        (void)stor_rm_rf(j->run_dir);
+    j->cgroup_made = j->mounted = j->run_dir_made = false;
+}
+
+static void start_work(void *arg)
+{
+    struct start_job *j = arg;
+    struct bt_daemon *d = j->d;
+    struct bt_rt_spec *s = &j->plan.spec;
+    _cleanup_free_ char *spec_path = NULL, *text = NULL, *p = NULL;
+    char **procs = NULL;
+
+    /* A run directory left by an earlier run (the daemon died before it
+     * tidied up) is stale by now: the record says the container is stopped. */
+    (void)stor_rm_rf(j->run_dir);
+    if (bt_mkdir_p(j->run_dir, 0700) < 0) {
+        bt_err_set(&j->err, BT_EINTERNAL, errno, "create %s: %m", j->run_dir);
+        return;
+    }
+    j->run_dir_made = true;
+
+    if (write_file(j->c->hostname_path, j->hostname, 0644, &j->err) < 0 ||
+        write_file(j->c->hosts_path, j->hosts, 0644, &j->err) < 0 ||
+        write_file(j->c->resolv_conf_path, j->resolv, 0644, &j->err) < 0)
+        goto fail;
+
+    if (mkdir(j->rootfs, 0755) < 0 && errno != EEXIST) {
+        bt_err_set(&j->err, BT_EINTERNAL, errno, "create %s: %m", j->rootfs);
+        goto fail;
+    }
+    /* A mount left by a daemon that died is replaced by a fresh one. */
+    (void)stor_driver_unmount(d->driver, j->rootfs, NULL);
+    if (stor_driver_mount(d->driver, j->top_chain, j->rw_dir, j->rootfs, &j->err) < 0)
+        goto fail;
+    j->mounted = true;
+
+    if (bt_cg_create(d->cgroups, j->c->id, &j->plan.res, &procs, &j->err) < 0)
+        goto fail;
+    j->cgroup_made = true;
+    s->cgroup_procs = procs;
+
+    if (j->plan.seccomp != CTR_SECCOMP_NONE) {
+        if (asprintf(&p, "%s/%s", j->run_dir, BT_RT_SECCOMP_FILE) < 0) {
+            bt_err_set(&j->err, BT_EINTERNAL, ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (ctr_seccomp_write(j->plan.seccomp == CTR_SECCOMP_PROFILE ? j->plan.seccomp_profile : NULL,
+                              s->caps, p, &j->err) < 0)
+            goto fail;
+        s->seccomp_bpf = TAKE_PTR(p);
+    }
+
+    if (bt_rt_spec_encode(s, &text, &j->err) < 0)
+        goto fail;
+    if (asprintf(&spec_path, "%s/%s", j->run_dir, BT_RT_SPEC_FILE) < 0) {
+        bt_err_set(&j->err, BT_EINTERNAL, ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (write_file(spec_path, text, 0600, &j->err) < 0)
+        goto fail;
+    return;
+fail:
+    start_undo(j);
+}
+
+/* ---- back on the loop ---------------------------------------------------------------- */
+
+/* The start failed before or at exec: Docker keeps "created" (or "exited"
+ * after an earlier run) with the exit code and error; callers get the
+ * runtime's message (the CLI picks its own exit code from the errno text);
+ * an AutoRemove container goes away. */
+static void start_finish_failed(struct bt_daemon *d, struct bt_ctr *c, int code, const char *msg)
+{
+    struct bt_ctr_rt *rt = c->rt;
+    _cleanup_err_ struct bt_err *e = NULL;
+
+    bt_err_set(&e, BT_EINVAL, 0, "%s", msg && *msg ? msg : "container failed to start");
+    rt->phase = CTR_IDLE;
+    c->state.status = c->has_been_started ? BT_CTR_EXITED : BT_CTR_CREATED;
+    c->state.exit_code = code;
+    c->state.pid = 0;
+    c->state.monitor_pid = 0;
+    free(c->state.error);
+    c->state.error = strdup(e->msg);
+    BT_LOG(INFO, "container", "start failed", "id=%.12s code=%d err=\"%s\"", c->id, code,
+           bt_log_q(e->msg));
+    bt_ctr_persist(d, c);
+    ctr_cbs_run(&rt->start_cbs, c, e);
+    ctr_waiters_exit(c, code, false);
+    if (ctr_hc_bool(c, "AutoRemove") || rt->want_remove)
+        ctr_remove_now(d, c);
+}
+
+struct failed_start {
+    int code;
+    char *msg;
+};
+
+static void start_failed_torn_down(struct bt_daemon *d, struct bt_ctr *c, bool oom, void *arg)
+{
+    struct failed_start *f = arg;
+
+    (void)oom;
+    start_finish_failed(d, c, f->code, f->msg);
+    free(f->msg);
+    free(f);
+}
+
+/* Failed after the pool part succeeded: undo it first. */
+static void start_fail_teardown(struct bt_daemon *d, struct bt_ctr *c, int code, const char *msg)
+{
+    struct failed_start *f = calloc(1, sizeof(*f));
+
+    if (!f || !(f->msg = strdup(msg ? msg : ""))) {
+        free(f);
+        start_finish_failed(d, c, code, msg);
+        return;
+    }
+    f->code = code;
+    c->rt->phase = CTR_CLEANING;
+    if (ctr_teardown(d, c, start_failed_torn_down, f) < 0)
+        start_failed_torn_down(d, c, false, f);
+}
+
+static void on_report(struct bt_ctr *c, int pid, int exit_code, const char *msg)
+{
+    struct bt_ctr_rt *rt = c->rt;
+    struct bt_daemon *d = rt->d;
+
+    if (pid <= 0) {
+        start_fail_teardown(d, c, exit_code ? exit_code : 125, msg);
+        return;
+    }
+    rt->phase = CTR_IDLE;
+    c->state.status = BT_CTR_RUNNING;
+    c->state.pid = pid;
+    c->state.exit_code = 0;
+    c->state.oom_killed = false;
+    free(c->state.error);
+    c->state.error = NULL;
+    c->state.started_nano = bt_now_nano();
+    c->state.finished_nano = 0;
+    c->has_been_started = true;
+    bt_ctr_persist(d, c);
+    ctr_event(d, c, "start", NULL, NULL);
+    ctr_cbs_run(&rt->start_cbs, c, NULL);
+}
+
+static void start_done(void *arg, bool ran)
+{
+    struct start_job *j = arg;
+    struct bt_daemon *d = j->d;
+    struct bt_ctr *c = j->c;
+    _cleanup_err_ struct bt_err *e = NULL;
+
+    c->rt->busy_pool = false;
+    if (!ran) {
+        start_finish_failed(d, c, 125, "the daemon is shutting down");
+    } else if (j->err) {
+        start_finish_failed(d, c, 125, j->err->msg);
+    } else if (ctr_monitor_spawn(d, c, j->run_dir, on_report, &e) < 0) {
+        start_fail_teardown(d, c, 125, e->msg);
+    }
+    start_job_free(j);
+}
+
+static char *hostname_of(const struct bt_ctr *c, bool host_net)
+{
+    const char *h = ctr_cfg_str(c, "Hostname");
+    const char *dn = ctr_cfg_str(c, "Domainname");
+    char buf[256];
+
+    if (host_net && (!h || !*h) && gethostname(buf, sizeof(buf) - 1) == 0) {
+        buf[sizeof(buf) - 1] = 0;
+        h = buf;
+    }
+    (void)dn; /* /etc/hostname holds the short name only, as in Docker */
+    char *out;
+    if (asprintf(&out, "%s\n", h && *h ? h : "localhost") < 0)
+        return NULL;
+    return out;
+}
+
+/* Set the paths Docker shows once a container has started. */
+static int ctr_set_paths(struct bt_daemon *d, struct bt_ctr *c)
+{
+    char *hn = ctr_path(d, c, "hostname"), *hosts = ctr_path(d, c, "hosts");
+    char *rc = ctr_path(d, c, "resolv.conf"), *log = NULL;
+
+    if (asprintf(&log, "%s/containers/%s/%s-json.log", d->cfg.data_root, c->id, c->id) < 0)
+        log = NULL;
+    if (!hn || !hosts || !rc || !log) {
+        free(hn), free(hosts), free(rc), free(log);
+        return -ENOMEM;
+    }
+    free(c->hostname_path), c->hostname_path = hn;
+    free(c->hosts_path), c->hosts_path = hosts;
+    free(c->resolv_conf_path), c->resolv_conf_path = rc;
+    free(c->log_path), c->log_path = log;
+    return 0;
+}
+
+int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **err)
+{
+    struct bt_ctr_rt *rt = ctr_rt(d, c);
+    struct start_job *j;
+    const char *netmode;
+    bool host_net;
+    int r;
+
+    if (!rt)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    if (ctr_set_paths(d, c) < 0)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    j->d = d;
+    j->c = c;
+    netmode = ctr_hc_str(c, "NetworkMode");
+    host_net = netmode && strcmp(netmode, "host") == 0;
+    j->cdir = ctr_path(d, c, NULL);
+    j->run_dir = ctr_run_path(d, c, NULL);
+    j->rootfs = ctr_path(d, c, "rootfs");
+    j->rw_dir = ctr_path(d, c, "rw");
+    j->hostname = hostname_of(c, host_net);
+    snprintf(j->top_chain, sizeof(j->top_chain), "%s", c->top_chain);
+    if (!j->cdir || !j->run_dir || !j->rootfs || !j->rw_dir || !j->hostname ||
+        make_hosts(j, host_net) < 0 || make_resolv(j, host_net) < 0) {
+        start_job_free(j);
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    }
+    if ((r = ctr_plan_build(d, c, j->run_dir, j->rootfs, &j->plan, err)) < 0) {
+        start_job_free(j);
+        return r;
+    }
+    rt->phase = CTR_STARTING;
+    rt->busy_pool = true;
+    rt->stopping = false;
+    if ((r = bt_job_queue(d->loop, start_work, start_done, j)) < 0) {
+        rt->phase = CTR_IDLE;
+        rt->busy_pool = false;
+        start_job_free(j);
+        return bt_err_set(err, BT_EINTERNAL, -r, "queue start: %s", uv_strerror(r));
+    }
+    return 0;
+}
+
+int bt_ctr_start(struct bt_daemon *d, struct bt_ctr *c, bt_ctr_done_fn done, void *arg,
+                 struct bt_err **err)
+{
+    struct bt_ctr_rt *rt = ctr_rt(d, c);
+    int r;
+
+    if (!rt)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    if (rt->phase == CTR_REMOVING || c->state.status == BT_CTR_REMOVING)
+        return bt_err_set(err, BT_ECONFLICT, 0, "container %s is marked for removal and cannot be started", c->id);
+    if (c->state.status == BT_CTR_PAUSED)
+        return bt_err_set(err, BT_ECONFLICT, 0, "cannot start a paused container, try unpause instead");
+    if (c->state.status == BT_CTR_RUNNING && rt->phase != CTR_CLEANING)
+        return bt_err_set(err, BT_ENOTMODIFIED, 0, "container already started");
+    if (rt->phase == CTR_STARTING) /* join the start under way */
+        return ctr_cbs_add(&rt->start_cbs, done, arg) < 0
+                   ? bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory")
+                   : 0;
+    if (rt->phase == CTR_CLEANING)
+        return bt_err_set(err, BT_ECONFLICT, 0, "container %s is stopping, try again", c->id);
+    /* A start cancels a pending policy restart and counts as a fresh run. */
+    ctr_restart_cancel(c);
+    c->manually_stopped = false;
+    if (ctr_cbs_add(&rt->start_cbs, done, arg) < 0)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    if ((r = ctr_start_internal(d, c, err)) < 0) {
+        struct ctr_cb *cb = rt->start_cbs;
+        rt->start_cbs = NULL;
+        while (cb) {
+            struct ctr_cb *n = cb->next;
+            free(cb);
+            cb = n;
+        }
+        return r;
+    }
+    return 0;
+}
