@@ -270,7 +270,7 @@ int bt_ctr_update(struct bt_daemon *d, struct bt_ctr *c, const cJSON *update,
         free(j);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     }
-    if ((r = bt_cg_check(d->cgroups, &j->res, err)) < 0) {
+    if ((r = bt_cg_check(d->cgroups, &j->res, true, NULL, err)) < 0) {
         ctr_resources_done(&j->res);
         free(j);
         return r;

@@ -479,7 +479,7 @@ int ctr_plan_build(struct bt_daemon *d, const struct bt_ctr *c, const char *run_
         return r;
     if (ctr_resources(c->host_config, &p->res) < 0)
         goto oom;
-    if ((r = bt_cg_check(d->cgroups, &p->res, err)) < 0)
+    if ((r = bt_cg_check(d->cgroups, &p->res, false, NULL, err)) < 0)
         return r;
     return 0;
 oom:

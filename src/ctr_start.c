@@ -226,6 +226,7 @@ static void start_work(void *arg)
         goto fail;
     j->mounted = true;
 
+    (void)bt_cg_remove(d->cgroups, j->c->id, NULL); /* left by a crash: start clean */
     if (bt_cg_create(d->cgroups, j->c->id, &j->plan.res, &procs, &j->err) < 0)
         goto fail;
     j->cgroup_made = true;

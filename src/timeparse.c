@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +66,8 @@ static int parse_unix(const char *s, int64_t *ret)
 
 static int parse_rfc3339(const char *s, int64_t *ret)
 {
+    /* Seconds an int64 of nanoseconds holds (years 1678 to 2262). */
+    const int64_t max_sec = INT64_MAX / NS - 1;
     struct tm tm = {0};
     const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
     int64_t frac = 0, off = 0;
@@ -96,8 +99,51 @@ static int parse_rfc3339(const char *s, int64_t *ret)
     if (*p)
         return -EINVAL;
     t = timegm(&tm);
+    if ((int64_t)t - off > max_sec || (int64_t)t - off < -max_sec)
+        return -EINVAL;
     *ret = ((int64_t)t - off) * NS + frac;
     return 0;
+}
+
+int bt_time_parse_rfc3339(const char *s, int64_t *ret_nano)
+{
+    if (!s)
+        return -EINVAL;
+    if (strcmp(s, "0001-01-01T00:00:00Z") == 0) {
+        *ret_nano = 0;
+        return 0;
+    }
+    return parse_rfc3339(s, ret_nano);
+}
+
+void bt_time_format_rfc3339nano(int64_t nano, char buf[BT_TIME_RFC3339_MAX])
+{
+    /* Floor division, so times before 1970 keep a positive fraction. */
+    int64_t sec = nano / NS, frac = nano % NS;
+    time_t t;
+    struct tm tm;
+    size_t n;
+
+    if (nano == 0) {
+        snprintf(buf, BT_TIME_RFC3339_MAX, "0001-01-01T00:00:00Z");
+        return;
+    }
+    if (frac < 0) {
+        frac += NS;
+        sec--;
+    }
+    t = (time_t)sec;
+    gmtime_r(&t, &tm);
+    n = strftime(buf, BT_TIME_RFC3339_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (frac) {
+        int digits = 9;
+        while (frac % 10 == 0) {
+            frac /= 10;
+            digits--;
+        }
+        n += (size_t)snprintf(buf + n, BT_TIME_RFC3339_MAX - n, ".%0*lld", digits, (long long)frac);
+    }
+    snprintf(buf + n, BT_TIME_RFC3339_MAX - n, "Z");
 }
 
 /* "1h30m", "10m", "1.5s", "300ms": Go's duration syntax. */
