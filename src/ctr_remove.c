@@ -67,6 +67,16 @@ static void remove_done(void *arg, bool ran)
     free(j);
 }
 
+static void remove_after_writes(void *arg)
+{
+    struct remove_job *j = arg;
+
+    if (bt_job_queue(j->d->loop, remove_work, remove_done, j) < 0) {
+        remove_work(j); /* shutting down: finish inline rather than leave half */
+        remove_done(j, true);
+    }
+}
+
 /* The process is gone: remove for good. */
 void ctr_remove_now(struct bt_daemon *d, struct bt_ctr *c)
 {
@@ -82,16 +92,13 @@ void ctr_remove_now(struct bt_daemon *d, struct bt_ctr *c)
     j->c = c;
     rt->phase = CTR_REMOVING;
     c->state.status = BT_CTR_REMOVING;
-    bt__ctr_persist_stop(d, c); /* no record write may land after the removal */
     if (c->top_chain[0]) {
         (void)stor_layer_unref(d->layers, c->top_chain, c->id, NULL);
         memcpy(j->top_chain, c->top_chain, sizeof(j->top_chain));
     }
     rt->busy_pool = true;
-    if (bt_job_queue(d->loop, remove_work, remove_done, j) < 0) {
-        remove_work(j); /* shutting down: finish inline rather than leave half */
-        remove_done(j, true);
-    }
+    /* No record write may land after the directory is gone. */
+    bt__ctr_persist_cancel(d, c, remove_after_writes, j);
 }
 
 int bt_ctr_remove(struct bt_daemon *d, struct bt_ctr *c, bool force, bool volumes,

@@ -19,31 +19,19 @@
 #include "src/ctr-internal.h"
 #include "src/ctr-lifecycle.h"
 
-/* Start-up, blocking: cgroups and rootfs mounts that belong to no running
- * container are leftovers of a daemon or monitor that died. */
+/* Start-up, blocking: the cgroups, rootfs mounts and run directories of our
+ * stopped containers are leftovers of a daemon or monitor that died during
+ * a teardown. Only our own records are looked at: another daemon may share
+ * the cgroup parent. */
 static void reconcile_leftovers(struct bt_daemon *d)
 {
-    char **ids = NULL;
-    struct bt_ctr *c;
-
-    if (bt_cg_list(d->cgroups, &ids, NULL) == 0 && ids) {
-        for (size_t i = 0; ids[i]; i++) {
-            if (bt_ctr_lookup(d, ids[i], &c, NULL) == 0 && strcmp(c->id, ids[i]) == 0 &&
-                (c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED))
-                continue;
-            BT_LOG(INFO, "container", "removing a leftover cgroup", "id=%.12s", ids[i]);
-            (void)bt_cg_remove(d->cgroups, ids[i], NULL);
-        }
-    }
-    for (size_t i = 0; ids && ids[i]; i++)
-        free(ids[i]);
-    free(ids);
     for (size_t i = 0; i < bt_ctrs_count(d); i++) {
-        c = bt_ctrs_at(d, i);
+        struct bt_ctr *c = bt_ctrs_at(d, i);
         if (c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED)
             continue;
         _cleanup_free_ char *rootfs = ctr_path(d, c, "rootfs");
         _cleanup_free_ char *run = ctr_run_path(d, c, NULL);
+        (void)bt_cg_remove(d->cgroups, c->id, NULL);
         if (rootfs)
             (void)stor_driver_unmount(d->driver, rootfs, NULL);
         if (run)
@@ -57,6 +45,8 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
 
     if (bt_cg_open("berth", &d->cgroups, err) < 0)
         return bt_err_wrap(err, "cgroups");
+    if (!(d->ctrs = bt__ctrs_new()))
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     if (bt__ctrs_load(d, err) < 0)
         return bt_err_wrap(err, "load containers");
     reconcile_leftovers(d);

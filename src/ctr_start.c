@@ -61,11 +61,12 @@ static char *read_small(const char *path)
     return buf;
 }
 
-static int append(char **s, const char *fmt, const char *a, const char *b)
+/* *s = *s + a + b + c */
+static int append(char **s, const char *a, const char *b, const char *c)
 {
     char *n;
 
-    if (asprintf(&n, fmt, *s ? *s : "", a, b) < 0)
+    if (asprintf(&n, "%s%s%s%s", *s ? *s : "", a, b, c) < 0)
         return -ENOMEM;
     free(*s);
     *s = n;
@@ -94,7 +95,7 @@ static int make_hosts(struct start_job *j, bool host_net)
         if (!cJSON_IsString(it) || !(colon = strchr(it->valuestring, ':')))
             continue;
         snprintf(name, sizeof(name), "%.*s", (int)(colon - it->valuestring), it->valuestring);
-        if (append(&j->hosts, "%s%s\t%s\n", colon + 1, name) < 0)
+        if (append(&j->hosts, colon + 1, "\t", name) < 0 || append(&j->hosts, "\n", "", "") < 0)
             return -ENOMEM;
     }
     return 0;
@@ -130,25 +131,25 @@ static int make_resolv(struct start_job *j, bool host_net)
         if (strncmp(l, "options", 7) == 0 && cJSON_GetArraySize(options))
             continue;
         have_ns |= ns;
-        if (append(&j->resolv, "%s%s%s\n", l, "") < 0)
+        if (append(&j->resolv, l, "\n", "") < 0)
             return -ENOMEM;
     }
     cJSON_ArrayForEach(it, search) {
-        if (cJSON_IsString(it) && append(&j->resolv, "%ssearch %s%s\n", it->valuestring, "") < 0)
+        if (cJSON_IsString(it) && append(&j->resolv, "search ", it->valuestring, "\n") < 0)
             return -ENOMEM;
     }
     cJSON_ArrayForEach(it, dns) {
         if (cJSON_IsString(it)) {
             have_ns = true;
-            if (append(&j->resolv, "%snameserver %s%s\n", it->valuestring, "") < 0)
+            if (append(&j->resolv, "nameserver ", it->valuestring, "\n") < 0)
                 return -ENOMEM;
         }
     }
     cJSON_ArrayForEach(it, options) {
-        if (cJSON_IsString(it) && append(&j->resolv, "%soptions %s%s\n", it->valuestring, "") < 0)
+        if (cJSON_IsString(it) && append(&j->resolv, "options ", it->valuestring, "\n") < 0)
             return -ENOMEM;
     }
-    if (!have_ns && append(&j->resolv, "%snameserver 8.8.8.8\nnameserver 8.8.4.4\n%s%s", "", "") < 0)
+    if (!have_ns && append(&j->resolv, "nameserver 8.8.8.8\n", "nameserver 8.8.4.4\n", "") < 0)
         return -ENOMEM;
     return 0;
 }

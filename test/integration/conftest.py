@@ -657,3 +657,47 @@ def registry_factory():
     yield make
     for r in started:
         r.stop()
+
+
+# ===========================================================================
+# Container fixtures: a daemon holding the busybox fixture image as
+# "busybox", and a teardown that checks containers leave nothing behind.
+# ===========================================================================
+
+
+@pytest.fixture(scope="session")
+def busybox_ref(plain_registry, fixture_images):
+    """The busybox fixture image pushed to the session registry."""
+    import images
+    ref = plain_registry.ref("berth-test/busybox", "latest")
+    images.push(fixture_images.busybox, ref, format="v2s2")
+    return ref
+
+
+@pytest.fixture
+def ctr_factory(berthd_factory, busybox_ref):
+    """make(**berthd_factory kwargs) -> a started Berthd with "busybox"
+    pulled and tagged. At teardown every container is removed and the
+    test fails if a mount, cgroup, run directory or monitor is left."""
+    import ctr_helpers
+    made = []
+
+    def make(**kw):
+        d = berthd_factory(**kw)
+        ctr_helpers.load_busybox(d, busybox_ref)
+        made.append(d)
+        return d
+
+    yield make
+    problems = []
+    for d in made:
+        if d.running():
+            problems += ctr_helpers.remove_all_and_check(d)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def cd(ctr_factory):
+    """A berthd ready to run busybox containers."""
+    return ctr_factory()

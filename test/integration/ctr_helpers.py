@@ -1,0 +1,117 @@
+"""Helpers for the container tests: loading the busybox image, running
+the docker CLI, and finding what a container may leave on the host."""
+
+import glob
+import json
+import os
+import subprocess
+import time
+
+from conftest import poll_until
+
+
+def load_busybox(d, ref):
+    rc, out, err = d.docker("pull", "-q", ref, timeout=120)
+    assert rc == 0, "pull %s: %s%s" % (ref, out, err)
+    rc, out, err = d.docker("tag", ref, "busybox")
+    assert rc == 0, "tag: %s%s" % (out, err)
+
+
+def ok(d, *args, timeout=60):
+    """docker ARGS; asserts success, returns stdout stripped."""
+    rc, out, err = d.docker(*args, timeout=timeout)
+    assert rc == 0, "docker %s -> %d\nstdout: %s\nstderr: %s" % (" ".join(args), rc, out, err)
+    return out.strip()
+
+
+def fail(d, *args, timeout=60):
+    """docker ARGS; asserts failure, returns (rc, stderr)."""
+    rc, out, err = d.docker(*args, timeout=timeout)
+    assert rc != 0, "docker %s unexpectedly succeeded: %s" % (" ".join(args), out)
+    return rc, err
+
+
+def inspect(d, name):
+    return json.loads(ok(d, "container", "inspect", name))[0]
+
+
+def state(d, name):
+    return inspect(d, name)["State"]
+
+
+def wait_status(d, name, status, timeout=15):
+    poll_until(lambda: state(d, name)["Status"] == status, timeout)
+    return state(d, name)
+
+
+def api(d, method, path, body=None):
+    headers = {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    return d.http(method, path, headers=headers, body=data)
+
+
+# -- what a container may leave behind ----------------------------------------
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [l for l in f if (" " + path) in l]
+
+
+def cgroup_dirs(ctr_id):
+    return glob.glob("/sys/fs/cgroup/*/berth/%s" % ctr_id) + \
+        glob.glob("/sys/fs/cgroup/berth/%s" % ctr_id)
+
+
+def monitors_of(d):
+    """pids of berth-monitor processes serving this daemon's exec root."""
+    pids = []
+    for p in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(p, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"berth-monitor") and any(
+                a.startswith(d.exec_root.encode()) for a in argv[1:]):
+            pids.append(int(p.split("/")[2]))
+    return pids
+
+
+def leftovers(d, ids):
+    problems = []
+    m = mounts_under(os.path.join(d.data_root, "containers"))
+    if m:
+        problems.append("mounts left under the containers dir: %s" % m)
+    for i in ids:
+        cg = cgroup_dirs(i)
+        if cg:
+            problems.append("cgroups left for %s: %s" % (i[:12], cg))
+        if os.path.exists(os.path.join(d.exec_root, i)):
+            problems.append("run directory left for %s" % i[:12])
+    mons = monitors_of(d)
+    if mons:
+        problems.append("berth-monitor processes left: %s" % mons)
+    return problems
+
+
+def remove_all_and_check(d):
+    rc, out, err = d.docker("ps", "-aq", "--no-trunc")
+    if rc != 0:
+        return ["docker ps -aq failed: %s" % err]
+    ids = out.split()
+    if ids:
+        rc, out, err = d.docker("rm", "-f", *ids, timeout=60)
+        if rc != 0:
+            return ["docker rm -f failed: %s%s" % (out, err)]
+    deadline = time.monotonic() + 10
+    problems = leftovers(d, ids)
+    while problems and time.monotonic() < deadline:
+        time.sleep(0.1)
+        problems = leftovers(d, ids)
+    for i in ids:
+        if os.path.exists(os.path.join(d.data_root, "containers", i)):
+            problems.append("container directory left for %s" % i[:12])
+    return problems
