@@ -83,6 +83,9 @@ const char *api_req_param(const struct api_req *rq, const char *name);
 const char *api_req_query(const struct api_req *rq, const char *key);
 /* Docker's query booleans: "", 0, no, false, none (any case) are false. */
 bool api_req_query_bool(const struct api_req *rq, const char *key, bool dflt);
+/* A decimal query integer; dflt when absent or empty, BT_EINVAL when not a number. */
+int api_req_query_int(const struct api_req *rq, const char *key, long dflt, long *ret,
+                      struct bt_err **err);
 const char *api_req_header(const struct api_req *rq, const char *name);
 /* Parse the JSON body (Content-Type must be application/json when there is
  * one). An empty body gives *ret = NULL. */

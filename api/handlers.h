@@ -19,5 +19,24 @@ int h_images_prune(struct api_req *rq, struct bt_err **err);
 int h_image_push(struct api_req *rq, struct bt_err **err);
 int h_images_save(struct api_req *rq, struct bt_err **err);
 int h_images_load(struct api_req *rq, struct bt_err **err);
+int h_ctr_create(struct api_req *rq, struct bt_err **err);
+int h_ctrs_list(struct api_req *rq, struct bt_err **err);
+int h_ctr_inspect(struct api_req *rq, struct bt_err **err);
+int h_ctrs_prune(struct api_req *rq, struct bt_err **err);
+int h_ctr_start(struct api_req *rq, struct bt_err **err);
+int h_ctr_stop(struct api_req *rq, struct bt_err **err);
+int h_ctr_restart(struct api_req *rq, struct bt_err **err);
+int h_ctr_kill(struct api_req *rq, struct bt_err **err);
+int h_ctr_wait(struct api_req *rq, struct bt_err **err);
+int h_ctr_delete(struct api_req *rq, struct bt_err **err);
+int h_ctr_rename(struct api_req *rq, struct bt_err **err);
+int h_ctr_pause(struct api_req *rq, struct bt_err **err);
+int h_ctr_unpause(struct api_req *rq, struct bt_err **err);
+int h_ctr_update(struct api_req *rq, struct bt_err **err);
+int h_ctr_top(struct api_req *rq, struct bt_err **err);
+int h_ctr_resize(struct api_req *rq, struct bt_err **err);
+
+/* The CPUs this process may use (NanoCpus bound of create and update). */
+int api_ncpu(void);
 
 #endif

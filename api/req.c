@@ -2,6 +2,7 @@
  * freed when the last reference goes. */
 #include <config.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,22 @@ bool api_req_query_bool(const struct api_req *rq, const char *key, bool dflt)
         if (strcasecmp(v, falses[i]) == 0)
             return false;
     return true;
+}
+
+int api_req_query_int(const struct api_req *rq, const char *key, long dflt, long *ret,
+                      struct bt_err **err)
+{
+    const char *v = api_req_query(rq, key);
+    char *end;
+
+    *ret = dflt;
+    if (!v || !*v)
+        return 0;
+    errno = 0;
+    *ret = strtol(v, &end, 10);
+    if (*end || errno) /* dockerd passes strconv's words on */
+        return bt_err_set(err, BT_EINVAL, 0, "strconv.Atoi: parsing \"%s\": invalid syntax", v);
+    return 0;
 }
 
 int api_req_json(struct api_req *rq, cJSON **ret, struct bt_err **err)

@@ -23,6 +23,22 @@ const struct api_route api_routes[] = {
     {"POST", "/images/{name*}/tag", h_image_tag, 0},
     {"POST", "/images/{name*}/push", h_image_push, 0},
     {"DELETE", "/images/{name*}", h_image_delete, 0},
+    {"POST", "/containers/create", h_ctr_create, 0},
+    {"GET", "/containers/json", h_ctrs_list, 0},
+    {"POST", "/containers/prune", h_ctrs_prune, 0},
+    {"GET", "/containers/{id}/json", h_ctr_inspect, 0},
+    {"GET", "/containers/{id}/top", h_ctr_top, 0},
+    {"POST", "/containers/{id}/start", h_ctr_start, 0},
+    {"POST", "/containers/{id}/stop", h_ctr_stop, 0},
+    {"POST", "/containers/{id}/restart", h_ctr_restart, 0},
+    {"POST", "/containers/{id}/kill", h_ctr_kill, 0},
+    {"POST", "/containers/{id}/wait", h_ctr_wait, 0},
+    {"POST", "/containers/{id}/rename", h_ctr_rename, 0},
+    {"POST", "/containers/{id}/pause", h_ctr_pause, 0},
+    {"POST", "/containers/{id}/unpause", h_ctr_unpause, 0},
+    {"POST", "/containers/{id}/update", h_ctr_update, 0},
+    {"POST", "/containers/{id}/resize", h_ctr_resize, 0},
+    {"DELETE", "/containers/{id}", h_ctr_delete, 0},
 };
 
 const size_t api_routes_n = ARRAY_SIZE(api_routes);

@@ -412,6 +412,82 @@ static void test_events_bad_filter_400(void **state)
     memconn_done(&m);
 }
 
+/* One request, one answer: its status line and body must contain want. */
+static void expect_reply(const char *req, const char *status, const char *want)
+{
+    struct memconn m;
+    memconn_init(&m, 0);
+    memconn_feed_str(&m, req);
+    assert_int_equal(memconn_responses(&m), 1);
+    assert_non_null(strstr(m.out.p, status));
+    assert_non_null(strstr(m.out.p, want));
+    memconn_done(&m);
+}
+
+static void expect_json_post(const char *path, const char *body, const char *status,
+                             const char *want)
+{
+    char req[1024];
+    snprintf(req, sizeof(req),
+             "POST %s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             path, strlen(body), body);
+    expect_reply(req, status, want);
+}
+
+/* Container requests that are wrong are refused before the core sees them. */
+static void test_ctr_create_refusals(void **state)
+{
+    expect_reply("POST /v1.41/containers/create HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                 "HTTP/1.1 400 ", "{\"message\":\"invalid JSON: got EOF while reading request body\"}");
+    expect_json_post("/v1.41/containers/create", "{nope", "HTTP/1.1 400 ", "invalid JSON");
+    expect_reply("POST /containers/create HTTP/1.1\r\nContent-Type: text/plain\r\n"
+                 "Content-Length: 2\r\n\r\n{}",
+                 "HTTP/1.1 400 ", "Content-Type specified (text/plain) must be 'application/json'");
+    expect_json_post("/containers/create", "{}", "HTTP/1.1 400 ",
+                     "Config cannot be empty in order to create a container");
+    expect_json_post("/containers/create?name=x",
+                     "{\"Image\":\"busybox\",\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"bogus\"}}}",
+                     "HTTP/1.1 400 ", "{\"message\":\"invalid restart policy 'bogus'\"}");
+    expect_json_post("/containers/create",
+                     "{\"Image\":\"busybox\",\"HostConfig\":{\"AutoRemove\":true,"
+                     "\"RestartPolicy\":{\"Name\":\"always\"}}}",
+                     "HTTP/1.1 400 ", "can't create 'AutoRemove' container with restart policy");
+    expect_json_post("/containers/create?platform=windows/amd64", "{\"Image\":\"b\"}",
+                     "HTTP/1.1 400 ", "linux containers only");
+}
+
+static void test_ctr_verb_refusals(void **state)
+{
+    expect_reply("POST /v1.41/containers/abc/wait?condition=bogus HTTP/1.1\r\n\r\n",
+                 "HTTP/1.1 400 ", "{\"message\":\"invalid condition: \\\"bogus\\\"\"}");
+    expect_reply("GET /v1.41/containers/json?filters=%7B%22status%22%3A%5B%22bogus%22%5D%7D "
+                 "HTTP/1.1\r\n\r\n",
+                 "HTTP/1.1 400 ", "Invalid filter 'status=bogus'");
+    expect_reply("GET /containers/json?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D HTTP/1.1\r\n\r\n",
+                 "HTTP/1.1 400 ", "Invalid filter 'nope'");
+    expect_reply("GET /containers/json?limit=ten HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+                 "strconv.Atoi: parsing \\\"ten\\\": invalid syntax");
+    expect_reply("POST /containers/abc/resize?h=x&w=80 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+                 "invalid syntax");
+    expect_reply("POST /containers/abc/stop?t=soon HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+                 "invalid syntax");
+    expect_reply("POST /containers/abc/rename HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+                 "Neither old nor new names may be empty");
+    expect_reply("DELETE /containers/abc?link=1 HTTP/1.1\r\n\r\n", "HTTP/1.1 409 ",
+                 "cannot remove the default link name");
+    expect_reply("POST /containers/prune?filters=%7B%22until%22%3A%5B%22x%22%5D%7D HTTP/1.1\r\n\r\n",
+                 "HTTP/1.1 400 ", "invalid filter 'until=x'");
+    expect_reply("POST /containers/prune?filters=%7B%22status%22%3A%5B%22x%22%5D%7D HTTP/1.1\r\n\r\n",
+                 "HTTP/1.1 400 ", "Invalid filter 'status'");
+    expect_json_post("/containers/abc/start", "{\"Binds\":[]}", "HTTP/1.1 400 ",
+                     "starting container with non-empty request body was deprecated");
+    expect_json_post("/containers/abc/update", "{\"RestartPolicy\":{\"Name\":\"always\","
+                     "\"MaximumRetryCount\":1}}",
+                     "HTTP/1.1 400 ", "maximum retry count cannot be used with restart policy 'always'");
+    expect_json_post("/containers/abc/update", "{\"Memory\":\"1g\"}", "HTTP/1.1 400 ",
+                     "cannot unmarshal string into field UpdateConfig.Memory of type int64");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +516,8 @@ int main(void)
         cmocka_unit_test(test_events_bad_filter_400),
         cmocka_unit_test(test_import_streamed_body),
         cmocka_unit_test(test_import_bad_change),
+        cmocka_unit_test(test_ctr_create_refusals),
+        cmocka_unit_test(test_ctr_verb_refusals),
     };
     return cmocka_run_group_tests_name("api_conn", tests, NULL, NULL);
 }
