@@ -58,7 +58,13 @@ def test_caps_default_add_drop(cd):
     f = run_status(cd)
     for k in ("CapPrm", "CapEff", "CapBnd"):
         assert int(f[k], 16) == DEFAULT_CAPS, (k, f)
-    assert int(f["CapAmb"], 16) == 0
+    # No inheritable set (Docker's fix for CVE-2022-24769), no ambient.
+    assert int(f["CapInh"], 16) == 0 and int(f["CapAmb"], 16) == 0, f
+    # A non-root user keeps the bounding set only, as after its execve.
+    f = run_status(cd, "--user", "berth")
+    assert int(f["CapBnd"], 16) == DEFAULT_CAPS, f
+    for k in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(f[k], 16) == 0, (k, f)
 
     # The CLI sends CAP_NET_ADMIN; compose and the API NET_ADMIN: both work.
     for name in ("NET_ADMIN", "CAP_NET_ADMIN", "net_admin"):
