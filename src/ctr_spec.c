@@ -98,13 +98,19 @@ static int sysctl_check(const char *key, bool host_net, struct bt_err **err)
     if (strncmp(key, "net.", 4) == 0) {
         if (host_net)
             return bt_err_set(err, BT_EINVAL, 0,
-                              "sysctl %s is not allowed in host network namespace", key);
+                              "sysctl \"%s\" not allowed in host network namespace", key);
         return 0;
     }
-    if (strcmp(key, "kernel.domainname") == 0 || strcmp(key, "kernel.hostname") == 0)
+    /* The container always has its own UTS namespace; its hostname has a
+     * field of its own (Config.Hostname). */
+    if (strcmp(key, "kernel.domainname") == 0)
+        return 0;
+    if (strcmp(key, "kernel.hostname") == 0)
         return bt_err_set(err, BT_EINVAL, 0,
-                          "sysctl %s is not allowed: use --hostname / --domainname", key);
-    return bt_err_set(err, BT_EINVAL, 0, "sysctl '%s' is not whitelisted", key);
+                          "sysctl \"%s\" is not allowed as it conflicts with the OCI "
+                          "\"hostname\" field", key);
+    return bt_err_set(err, BT_EINVAL, 0, "sysctl \"%s\" is not in a separate kernel namespace",
+                      key);
 }
 
 /* ---- ulimits ---------------------------------------------------------------- */
@@ -183,6 +189,58 @@ static int tmpfs_mount(const char *target, const char *opts, struct bt_rt_mount 
     if (!m->source || !m->fstype || !m->target || (dlen && !m->data))
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     return 0;
+}
+
+/* ---- the environment ---------------------------------------------------------- */
+
+#define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Docker's process environment: PATH (default), HOSTNAME and, with a TTY,
+ * TERM=xterm first, then Config.Env replacing a default of the same name or
+ * appended. Only the process sees the defaults; Config.Env stays as merged. */
+static char **process_env(const struct bt_ctr *c, struct bt_err **err)
+{
+    const cJSON *cfg_env = ctr_cfg(c, "Env"), *it;
+    const char *hostname = ctr_cfg_str(c, "Hostname");
+    size_t n = 0, cap = (size_t)cJSON_GetArraySize(cfg_env) + 4;
+    char **v = calloc(cap, sizeof(*v));
+
+    if (!v)
+        goto oom;
+    if (!(v[n++] = strdup(DEFAULT_PATH_ENV)))
+        goto oom;
+    if (asprintf(&v[n], "HOSTNAME=%s", hostname ? hostname : "") < 0) {
+        v[n] = NULL;
+        goto oom;
+    }
+    n++;
+    if (cJSON_IsTrue(ctr_cfg(c, "Tty")) && !(v[n++] = strdup("TERM=xterm")))
+        goto oom;
+    cJSON_ArrayForEach(it, cfg_env) {
+        const char *kv = cJSON_IsString(it) ? it->valuestring : NULL;
+        size_t klen, i;
+
+        if (!kv)
+            continue;
+        klen = strcspn(kv, "=");
+        for (i = 0; i < n; i++)
+            if (strncmp(v[i], kv, klen) == 0 && v[i][klen] == '=')
+                break;
+        if (i < n)
+            free(v[i]);
+        else
+            n++;
+        if (!(v[i] = strdup(kv)))
+            goto oom;
+    }
+    return v;
+
+oom:
+    for (size_t i = 0; v && i < cap; i++)
+        free(v[i]);
+    free(v);
+    bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    return NULL;
 }
 
 /* ---- security ---------------------------------------------------------------- */
@@ -422,7 +480,7 @@ int ctr_plan_build(struct bt_daemon *d, const struct bt_ctr *c, const char *run_
             if (!(s->argv[i + 1] = strdup(c->args[i])))
                 goto oom;
     }
-    if (!(s->env = strv_from_json(ctr_cfg(c, "Env"), err)))
+    if (!(s->env = process_env(c, err)))
         return -1;
     str = ctr_cfg_str(c, "WorkingDir");
     if (!(s->cwd = strdup(str && *str ? str : "/")))

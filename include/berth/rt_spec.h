@@ -103,7 +103,7 @@ struct bt_rt_spec {
     size_t n_rlimits;
     struct bt_kv *sysctls; /* written under /proc/sys; the daemon checked they are namespaced */
     size_t n_sysctls;
-    uint64_t caps;         /* bit n = capability n: bounding, permitted, effective, inheritable */
+    uint64_t caps;         /* bit n = cap n: bounding, permitted, effective (not inheritable) */
     bool no_new_privs;
     char *seccomp_bpf;     /* path of a compiled filter, NULL: unconfined */
     int oom_score_adj;

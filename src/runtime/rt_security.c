@@ -118,7 +118,10 @@ int rt__caps_apply(struct rt_child *c, struct bt_err **err)
         return bt_err_set(err, BT_EINTERNAL, errno, "clear the ambient capabilities");
     if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "set no_new_privs");
-    r = capset_all(c->caps | (borrow ? admin : 0), c->caps | (borrow ? admin : 0), c->caps);
+    /* The inheritable set stays empty, as Docker has it since the fix for
+     * CVE-2022-24769: with it set, a non-root user could regain these
+     * capabilities by running a file that carries inheritable file caps. */
+    r = capset_all(c->caps | (borrow ? admin : 0), c->caps | (borrow ? admin : 0), 0);
     if (r < 0)
         return bt_err_set(err, BT_EINTERNAL, -r, "set capabilities");
     if (!c->bpf)
@@ -126,7 +129,7 @@ int rt__caps_apply(struct rt_child *c, struct bt_err **err)
     r = seccomp_load(c, err);
     if (r < 0 || !borrow)
         return r;
-    r = capset_all(c->caps, c->caps, c->caps);
+    r = capset_all(c->caps, c->caps, 0);
     if (r < 0)
         return bt_err_set(err, BT_EINTERNAL, -r,
                           "drop CAP_SYS_ADMIN after loading the seccomp filter");

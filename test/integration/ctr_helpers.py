@@ -115,3 +115,31 @@ def remove_all_and_check(d):
         if os.path.exists(os.path.join(d.data_root, "containers", i)):
             problems.append("container directory left for %s" % i[:12])
     return problems
+
+
+# -- running a command and reading what it printed ------------------------------
+
+def log_streams(d, ctr_id):
+    """(stdout, stderr) text of a container, read from its json-file log."""
+    path = os.path.join(d.data_root, "containers", ctr_id, ctr_id + "-json.log")
+    out, err = [], []
+    with open(path) as f:
+        for line in f:
+            rec = json.loads(line)
+            (err if rec.get("stream") == "stderr" else out).append(rec["log"])
+    return "".join(out), "".join(err)
+
+
+def run_streams(d, *args, timeout=60):
+    """`docker run -d ARGS`, `docker wait`, then the log:
+    (exit_code, stdout, stderr). The run must be accepted."""
+    ctr_id = ok(d, "run", "-d", *args, timeout=timeout)
+    code = int(ok(d, "wait", ctr_id, timeout=timeout))
+    out, err = log_streams(d, ctr_id)
+    return code, out, err
+
+
+def run_out(d, *args, timeout=60):
+    """(exit_code, stdout) of `docker run -d ARGS` once it has exited."""
+    code, out, _ = run_streams(d, *args, timeout=timeout)
+    return code, out
