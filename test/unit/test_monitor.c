@@ -419,7 +419,8 @@ static void test_bad_clients(void **state)
     (void)state;
     start(&r, "exec sleep 100", &s);
     int hog = ctl_connect(&r);
-    memset(big, 'x', sizeof(big)); /* a line past the 4 KiB cap */
+    memset(big, 'x', sizeof(big) - 1); /* a line past the 4 KiB cap */
+    big[sizeof(big) - 1] = '\0';
     ctl_send(hog, big);
     struct pollfd p = {.fd = hog, .events = POLLIN};
     assert_int_equal(poll(&p, 1, 10000), 1);
