@@ -231,7 +231,7 @@ if [[ $only == *" start "* ]]; then
     while read -r line; do
         R[start_$(kv "$line" target)]=$line
     done < <(run_driver start start "$image" "$start_n" "$warmup" \
-        "berthd=$berth_sock" "dockerd=$docker_sock" "runc=$bundle:$tmp/runc-state")
+        "berthd=$berth_sock,$berthd_pid" "dockerd=$docker_sock" "runc=$bundle:$tmp/runc-state")
 fi
 
 # ---- 2. memory --------------------------------------------------------------------
@@ -298,6 +298,10 @@ if [[ $only == *" start "* ]]; then
     row "   runc run (floor): median / p90 / min" "$(g start_runc median_ms)" \
         "$(g start_runc p90_ms)" "$(g start_runc min_ms)"
     row "   berthd / runc, median" "$(ratio "$(g start_berthd median_ms)" "$(g start_runc median_ms)")" "" ""
+    # CPU is what the load on the machine does not stretch: berthd with the
+    # monitors and containers it reaps, against runc run with runc init.
+    row "   CPU per run (ms): berthd / runc" "$(g start_berthd cpu_ms)" "$(g start_runc cpu_ms)" \
+        "$(ratio "$(g start_berthd cpu_ms)" "$(g start_runc cpu_ms)")"
 fi
 if [[ $only == *" mem "* ]]; then
     echo "2. memory with $mem_n running sleep containers (MiB; per container KiB)"

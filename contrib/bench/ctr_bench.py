@@ -9,7 +9,7 @@ go to stderr.
 
   import   SOCK TAR REPO             POST /images/create?fromSrc=- with TAR
   start    IMAGE N WARMUP TARGET...  create+start+wait+remove of `true`, one at a
-                                     time; TARGET is NAME=SOCK or runc=BUNDLE:STATE
+                                     time; TARGET is NAME=SOCK[,PID] or runc=BUNDLE:STATE
   mem      SOCK IMAGE N KIND ...     N running `sleep 1000`, then RSS/PSS/private
   ps       SOCK IMAGE N RUNS         N created containers, then GET /containers/json?all=1
   load     SOCK IMAGE CLIENTS EACH ALONE   CLIENTS threads creating+starting at once
@@ -22,6 +22,7 @@ does any network work.
 import http.client
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -214,22 +215,47 @@ def one_runc_run(bundle, state, i):
     return ms(now() - t0), {}, rc
 
 
+def tree_cpu_ms(pid):
+    """CPU time of pid and of its children it has reaped (utime + stime +
+    cutime + cstime), in ms. berthd reaps its monitors and they reap their
+    containers, so this is everything a berthd start costs."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_ms():
+    """CPU time of our reaped children (runc run, which reaps runc init and
+    the container), in ms."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1000.0
+
+
 def cmd_start(targets, image, n, warmup):
-    """Start latency, one container at a time. targets: "NAME=SOCK" for a
-    daemon, "runc=BUNDLE:STATE" for runc. The targets take turns run by run
-    (rotating which goes first), so that other load on the machine falls on
-    all of them alike."""
+    """Start latency, one container at a time. targets: "NAME=SOCK" or
+    "NAME=SOCK,PID" for a daemon (with PID, the CPU it and the children it
+    reaps used per run is reported too), "runc=BUNDLE:STATE" for runc. The
+    targets take turns run by run (rotating which goes first), so that other
+    load on the machine falls on all of them alike."""
     runs = []
+    cpu_of = {}
     for t in targets:
         name, _, where = t.partition("=")
         if name == "runc":
             bundle, _, state = where.partition(":")
             runs.append((name, lambda i, b=bundle, s=state: one_runc_run(b, s, i)))
+            cpu_of[name] = children_cpu_ms
         else:
-            c = Client(where)
+            sock, _, pid = where.partition(",")
+            c = Client(sock)
             runs.append((name, lambda i, c=c: one_api_run(c, image)))
+            if pid:
+                cpu_of[name] = lambda p=int(pid): tree_cpu_ms(p)
     res = {name: ([], {"create": [], "start": [], "wait": [], "remove": []}, [0]) for name, _ in runs}
+    cpu0 = {}
     for i in range(warmup + n):
+        if i == warmup:
+            cpu0 = {name: fn() for name, fn in cpu_of.items()}
         k = i % len(runs)
         for name, fn in runs[k:] + runs[:k]:
             total, steps, code = fn(i)
@@ -240,11 +266,14 @@ def cmd_start(targets, image, n, warmup):
                 tl.append(total)
                 for key, v in steps.items():
                     st[key].append(v)
+    time.sleep(0.5)  # the last monitors reaped
     for name, _ in runs:
         tl, st, bad = res[name]
+        cpu = (cpu_of[name]() - cpu0[name]) / n if name in cpu_of else None
         emit(target=name, n=n, median_ms=pct(tl, 50), p90_ms=pct(tl, 90), min_ms=min(tl),
              create_ms=pct(st["create"], 50), start_ms=pct(st["start"], 50),
-             wait_ms=pct(st["wait"], 50), remove_ms=pct(st["remove"], 50), failed=bad[0])
+             wait_ms=pct(st["wait"], 50), remove_ms=pct(st["remove"], 50), failed=bad[0],
+             cpu_ms=cpu)
 
 
 def read_smaps(pid):
