@@ -326,6 +326,9 @@ enum api_ctr_filter_result api_ctr_filter_match(struct api_ctr_filter *cf, struc
         return API_CTR_STOP;
     if (!is_running(c) && !all && !cf->wants_all)
         return API_CTR_EXCLUDE;
+    /* No filters (plain `docker ps`): none of the lookups below can exclude. */
+    if (bt_filters_empty(cf->f))
+        return API_CTR_INCLUDE;
     snprintf(slash_name, sizeof(slash_name), "/%s", c->name);
     if (!re_set_match(&cf->name, cf->f, slash_name) && !re_set_match(&cf->name, cf->f, c->name))
         return API_CTR_EXCLUDE;

@@ -7,12 +7,15 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "berth/daemon.h"
@@ -146,7 +149,10 @@ static void exit_read_done(void *arg, bool ran)
      * session, which frees it when no handle is left, and m is used below. */
     if (ran && m->c && !m->finished) {
         if (j->have) {
+            /* mon_finish may free m (no handle left once the monitor was
+             * reaped): m is not touched after it. */
             mon_finish(m, true, j->code, j->finished);
+            goto out;
         } else if (j->monitor_alive && m->retries++ < CONNECT_RETRIES) {
             /* Not listening yet (or a transient failure): try again shortly. */
             if (!m->retry_open && uv_timer_init(m->d->loop, &m->retry) == 0) {
@@ -158,10 +164,12 @@ static void exit_read_done(void *arg, bool ran)
                 uv_timer_start(&m->retry, mon_on_retry, CONNECT_RETRY_MS, 0);
         } else {
             mon_finish(m, false, 0, 0);
+            goto out;
         }
     }
     m->handles--;
     mon_maybe_free(m);
+out:
     free(j->path);
     free(j);
 }
@@ -255,21 +263,40 @@ static void ctl_on_connect(uv_connect_t *req, int status)
 static void mon_connect(struct ctr_monitor *m)
 {
     _cleanup_free_ char *path = NULL;
+    struct sockaddr_un sa;
+    int dir_fd = -1;
 
     if (!m->c || m->finished)
         return;
     mon_close(m, (uv_handle_t *)&m->ctl, &m->ctl_open);
-    if (asprintf(&path, "%s/%s", m->run_dir, BT_RT_CTL_SOCK) < 0 ||
-        uv_pipe_init(m->d->loop, &m->ctl, 0) < 0) {
-        mon_gone(m);
-        return;
+    if (asprintf(&path, "%s/%s", m->run_dir, BT_RT_CTL_SOCK) < 0)
+        goto fail;
+    /* A socket path does not fit in sun_path under a long exec root (libuv
+     * would cut it short and connect to nothing): reach it through an fd of
+     * the run directory instead. libuv connects before uv_pipe_connect
+     * returns, so the fd is closed right after. */
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        dir_fd = open(m->run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        free(path);
+        path = NULL;
+        if (dir_fd < 0 || asprintf(&path, "/proc/self/fd/%d/%s", dir_fd, BT_RT_CTL_SOCK) < 0)
+            goto fail;
     }
+    if (uv_pipe_init(m->d->loop, &m->ctl, 0) < 0)
+        goto fail;
     m->ctl.data = m;
     m->ctl_open = true;
     m->handles++;
     m->clen = 0;
     m->connect_req.data = m;
     uv_pipe_connect(&m->connect_req, &m->ctl, path, ctl_on_connect);
+    if (dir_fd >= 0)
+        close(dir_fd);
+    return;
+fail:
+    if (dir_fd >= 0)
+        close(dir_fd);
+    mon_gone(m);
 }
 
 /* ---- the start report ------------------------------------------------------------- */
@@ -334,8 +361,11 @@ static void proc_on_exit(uv_process_t *p, int64_t status, int sig)
 {
     struct ctr_monitor *m = p->data;
 
-    (void)status;
-    (void)sig;
+    /* A monitor only dies of a signal when someone kills it: worth a line,
+     * since its container then ends without an exit status. */
+    if (sig != 0)
+        BT_LOG(WARN, "container", "berth-monitor killed", "pid=%d signal=%d status=%" PRId64,
+               p->pid, sig, status);
     mon_close(m, (uv_handle_t *)&m->proc, &m->proc_open);
 }
 
