@@ -149,10 +149,7 @@ static void exit_read_done(void *arg, bool ran)
      * session, which frees it when no handle is left, and m is used below. */
     if (ran && m->c && !m->finished) {
         if (j->have) {
-            /* mon_finish may free m (no handle left once the monitor was
-             * reaped): m is not touched after it. */
             mon_finish(m, true, j->code, j->finished);
-            goto out;
         } else if (j->monitor_alive && m->retries++ < CONNECT_RETRIES) {
             /* Not listening yet (or a transient failure): try again shortly. */
             if (!m->retry_open && uv_timer_init(m->d->loop, &m->retry) == 0) {
@@ -164,12 +161,10 @@ static void exit_read_done(void *arg, bool ran)
                 uv_timer_start(&m->retry, mon_on_retry, CONNECT_RETRY_MS, 0);
         } else {
             mon_finish(m, false, 0, 0);
-            goto out;
         }
     }
     m->handles--;
     mon_maybe_free(m);
-out:
     free(j->path);
     free(j);
 }

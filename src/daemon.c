@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -64,12 +65,18 @@ static void daemon_drop_stray_refs(struct bt_daemon *d)
         if (stor_layers_holders(d->layers, info.chain_id, &holders, &n) < 0)
             continue;
         for (size_t k = 0; k < n; k++) {
-            char id[BT_DIGEST_STR_LEN + 1];
+            char id[BT_DIGEST_STR_LEN + 1], ctr_dir[4096];
+            struct stat st;
             if (strlen(holders[k]) != BT_DIGEST_HEX_LEN)
-                continue; /* not an image's (containers hold layers too, later) */
+                continue;
             snprintf(id, sizeof(id), "sha256:%s", holders[k]);
-            if (!stor_images_get(d->images, id))
-                bt_strv_push(&stray, holders[k]);
+            if (stor_images_get(d->images, id))
+                continue;
+            /* Container IDs look the same: a container's record keeps its own. */
+            snprintf(ctr_dir, sizeof(ctr_dir), "%s/containers/%s", d->cfg.data_root, holders[k]);
+            if (stat(ctr_dir, &st) == 0)
+                continue;
+            bt_strv_push(&stray, holders[k]);
         }
         for (size_t k = 0; k < stray.n; k++) {
             (void)stor_layer_unref(d->layers, info.chain_id, stray.v[k], NULL);
@@ -79,7 +86,7 @@ static void daemon_drop_stray_refs(struct bt_daemon *d)
         bt_strv_done(&stray);
     }
     if (dropped)
-        BT_LOG(WARN, "images", "dropped layer references of images that do not exist",
+        BT_LOG(WARN, "images", "dropped layer references of images and containers that do not exist",
                "count=%zu", dropped);
 }
 
