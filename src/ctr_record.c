@@ -94,6 +94,7 @@ char *bt__ctr_encode(const struct bt_ctr *c)
         return NULL;
     ok = add_str(o, "ID", c->id) && add_str(o, "Name", c->name) &&
          add_time(o, "Created", c->created_nano) && add_str(o, "Image", c->image_id) &&
+         add_str(o, "LayerChain", c->top_chain) &&
          add_ref(o, "Config", c->config) && add_ref(o, "HostConfig", c->host_config) &&
          add_ref(o, "NetworkingConfig", c->networking) && add_str(o, "Path", c->path) &&
          add_args(o, c->args) && add_state(o, &c->state) &&
@@ -278,6 +279,11 @@ static int decode_head(const cJSON *o, struct bt_ctr *c, struct bt_err **err)
     if (!get_str(o, "Image", &image) || strlen(image) >= sizeof(c->image_id))
         return bt_err_set(err, BT_EINVAL, 0, "Image is not an image ID");
     memcpy(c->image_id, image, strlen(image) + 1);
+    /* The image's top layer, which the rootfs is mounted from: the image
+     * itself may be gone (rmi -f) while the container lives. */
+    if (!get_str(o, "LayerChain", &image) || strlen(image) >= sizeof(c->top_chain))
+        return bt_err_set(err, BT_EINVAL, 0, "LayerChain is not a layer chain ID");
+    memcpy(c->top_chain, image, strlen(image) + 1);
     if (!get_time(o, "Created", &c->created_nano))
         return bt_err_set(err, BT_EINVAL, 0, "Created is not a time");
     return 0;
