@@ -143,9 +143,7 @@ int bt_ctr_create(struct bt_daemon *d, const char *name, cJSON *config, cJSON *h
     snprintf(c->top_chain, sizeof(c->top_chain), "%s", img->top_chain);
     c->created_nano = bt_now_nano();
     c->state.status = BT_CTR_CREATED;
-    if (!(c->name = strdup(name)) || !(c->log_path = strdup("")) ||
-        !(c->hostname_path = strdup("")) || !(c->hosts_path = strdup("")) ||
-        !(c->resolv_conf_path = strdup("")) || !ctr_rt(d, c)) {
+    if (!(c->name = strdup(name)) || !ctr_rt(d, c)) {
         r = bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
         goto fail;
     }
