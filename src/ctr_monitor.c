@@ -142,7 +142,8 @@ static void exit_read_done(void *arg, bool ran)
     struct exit_read *j = arg;
     struct ctr_monitor *m = j->m;
 
-    m->handles--; /* the job counted as a handle */
+    /* The job counts as a handle until here: mon_finish() detaches, and a
+     * detach with no handle left would free m under our feet. */
     if (ran && m->c && !m->finished) {
         if (j->have) {
             mon_finish(m, true, j->code, j->finished);
@@ -159,6 +160,7 @@ static void exit_read_done(void *arg, bool ran)
             mon_finish(m, false, 0, 0);
         }
     }
+    m->handles--;
     mon_maybe_free(m);
     free(j->path);
     free(j);
