@@ -142,19 +142,6 @@ def actions(d, since, ctr, until=None):
     return [e["Action"] for e in events(d, since, until, container=ctr)]
 
 
-def wait_actions(d, since, ctr, want, timeout=15):
-    """Bounded poll until every action of the list `want` has been seen (as
-    many times as it is listed); returns all the actions seen."""
-    got = []
-
-    def seen():
-        got[:] = actions(d, since, ctr)
-        return all(got.count(a) >= want.count(a) for a in set(want))
-
-    poll_until(seen, timeout)
-    return got
-
-
 def cgroup_file(ctr_id, ctrl, name):
     """Contents of a cgroup v1 control file of the container (stripped)."""
     with open("/sys/fs/cgroup/%s/berth/%s/%s" % (ctrl, ctr_id, name)) as f:
