@@ -74,6 +74,7 @@ static int set_default_hostname(struct bt_ctr *c)
     const char *h = ctr_cfg_str(c, "Hostname");
     const char *mode = ctr_hc_str(c, "NetworkMode");
     char buf[256];
+    cJSON *v;
 
     if (h && *h)
         return 0;
@@ -82,8 +83,23 @@ static int set_default_hostname(struct bt_ctr *c)
     } else {
         snprintf(buf, sizeof(buf), "%.12s", c->id);
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(c->config, "Hostname");
-    return cJSON_AddStringToObject(c->config, "Hostname", buf) ? 0 : -ENOMEM;
+    /* Hostname is Config's first key in dockerd's output: replace the
+     * empty value where it is, or put the new one first. */
+    v = cJSON_CreateString(buf);
+    if (!v)
+        return -ENOMEM;
+    if (cJSON_GetObjectItemCaseSensitive(c->config, "Hostname"))
+        return cJSON_ReplaceItemInObjectCaseSensitive(c->config, "Hostname", v) ? 0 : -ENOMEM;
+    v->string = strdup("Hostname");
+    if (!v->string) {
+        cJSON_Delete(v);
+        return -ENOMEM;
+    }
+    if (!cJSON_InsertItemInArray(c->config, 0, v)) {
+        cJSON_Delete(v);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int bt_ctr_create(struct bt_daemon *d, const char *name, cJSON *config, cJSON *host_config,

@@ -98,6 +98,11 @@ static void exited_torn_down(struct bt_daemon *d, struct bt_ctr *c, bool oom, vo
     c->state.exit_code = code;
     c->state.oom_killed = oom;
     c->state.finished_nano = x->have && x->finished > 0 ? x->finished : bt_now_nano();
+    /* StartedAt is stamped when the daemon reads the start report, which can
+     * come after a quick process already ended: never show an exit before
+     * the start. */
+    if (c->state.finished_nano < c->state.started_nano)
+        c->state.finished_nano = c->state.started_nano;
     if (!x->have) {
         free(c->state.error);
         c->state.error = strdup("the container's monitor ended without recording an exit status");

@@ -175,8 +175,11 @@ int bt_ctr_rename(struct bt_daemon *d, struct bt_ctr *c, const char *new_name, s
                           "\"%s\". You have to remove (or rename) that container to be able to "
                           "reuse that name.",
                           new_name, holder->id);
-    if (!(old = strdup(c->name)))
+    /* dockerd's oldName attribute is the stored name, leading slash included. */
+    if (asprintf(&old, "/%s", c->name) < 0) {
+        old = NULL;
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    }
     if ((r = bt__ctr_set_name(d, c, new_name)) < 0)
         return bt_err_set(err, BT_EINTERNAL, -r, "rename: %s", strerror(-r));
     bt_ctr_persist(d, c);

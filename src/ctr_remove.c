@@ -145,7 +145,9 @@ int bt_ctr_remove(struct bt_daemon *d, struct bt_ctr *c, bool force, bool volume
         if (rt->phase == CTR_IDLE && (c->state.status == BT_CTR_RUNNING ||
                                       c->state.status == BT_CTR_PAUSED))
         {
-            (void)ctr_monitor_signal(c, SIGKILL, NULL);
+            /* dockerd's forced removal is a kill: the kill event comes first. */
+            if (ctr_monitor_signal(c, SIGKILL, NULL) == 0)
+                ctr_event(d, c, "kill", "signal", "9");
             if (c->state.status == BT_CTR_PAUSED)
                 ctr_thaw_async(d, c);
         }

@@ -463,6 +463,7 @@ int bt_ctr_start(struct bt_daemon *d, struct bt_ctr *c, bt_ctr_done_fn done, voi
     /* A start cancels a pending policy restart and counts as a fresh run. */
     ctr_restart_cancel(c);
     c->manually_stopped = false;
+    c->restart_count = 0; /* as dockerd: a manual start resets the policy's count */
     if (ctr_cbs_add(&rt->start_cbs, done, arg) < 0)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     if ((r = ctr_start_internal(d, c, err)) < 0) {

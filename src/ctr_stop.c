@@ -56,16 +56,66 @@ static int stop_signal_of(const struct bt_ctr *c, const char *signal, struct bt_
     return sig;
 }
 
+/* A stop that arrived while the process was being started (a policy
+ * restart firing, or a start under way): it runs once the start is done. */
+struct deferred_stop {
+    int timeout;
+    char *signal;
+    bt_ctr_done_fn done;
+    void *arg;
+};
+
+static void stop_after_start(void *arg, struct bt_ctr *c, const struct bt_err *err)
+{
+    struct deferred_stop *ds = arg;
+    _cleanup_err_ struct bt_err *e = NULL;
+
+    if (err) { /* the start failed: nothing runs, the stop is done */
+        if (ds->done)
+            ds->done(ds->arg, c, NULL);
+    } else if (bt_ctr_stop(c->rt->d, c, ds->timeout, ds->signal, ds->done, ds->arg, &e) < 0 &&
+               ds->done) {
+        ds->done(ds->arg, c, e->code == BT_ENOTMODIFIED ? NULL : e);
+    }
+    free(ds->signal);
+    free(ds);
+}
+
+static int stop_when_started(struct bt_ctr *c, int timeout, const char *signal,
+                             bt_ctr_done_fn done, void *arg, struct bt_err **err)
+{
+    struct deferred_stop *ds = calloc(1, sizeof(*ds));
+
+    if (!ds || (signal && !(ds->signal = strdup(signal))))
+        goto oom;
+    ds->timeout = timeout;
+    ds->done = done;
+    ds->arg = arg;
+    if (ctr_cbs_add(&c->rt->start_cbs, stop_after_start, ds) < 0)
+        goto oom;
+    /* No policy restart after this run: the user stopped it. */
+    c->manually_stopped = true;
+    return 0;
+oom:
+    if (ds)
+        free(ds->signal);
+    free(ds);
+    return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+}
+
 int bt_ctr_stop(struct bt_daemon *d, struct bt_ctr *c, int timeout, const char *signal,
                 bt_ctr_done_fn done, void *arg, struct bt_err **err)
 {
     struct bt_ctr_rt *rt = ctr_rt(d, c);
+    _cleanup_err_ struct bt_err *e = NULL;
     int sig, r;
 
     if (!rt)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     if ((sig = stop_signal_of(c, signal, err)) < 0)
         return sig;
+    if (rt->phase == CTR_STARTING)
+        return stop_when_started(c, timeout, signal, done, arg, err);
     if (c->state.status == BT_CTR_RESTARTING) {
         /* Waiting for a policy restart: stopping cancels it. */
         ctr_restart_cancel(c);
@@ -77,18 +127,21 @@ int bt_ctr_stop(struct bt_daemon *d, struct bt_ctr *c, int timeout, const char *
             done(arg, c, NULL);
         return 0;
     }
-    if (rt->phase == CTR_CLEANING) /* already ending: wait for it */
-        return ctr_cbs_add(&rt->stop_cbs, done, arg) < 0
-                   ? bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory")
-                   : 0;
-    if (!has_process(c) || rt->phase == CTR_STARTING)
+    if (rt->phase == CTR_CLEANING) { /* already ending: wait for it */
+        if (ctr_cbs_add(&rt->stop_cbs, done, arg) < 0)
+            return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+        /* ...and the policy must not bring it back: the user stopped it. */
+        rt->stopping = true;
+        rt->stop_event = true;
+        c->manually_stopped = true;
+        return 0;
+    }
+    if (!has_process(c))
         return bt_err_set(err, BT_ENOTMODIFIED, 0, "container already stopped");
     if (timeout < 0) {
         const cJSON *st = ctr_cfg(c, "StopTimeout");
         timeout = cJSON_IsNumber(st) ? (int)st->valuedouble : DEFAULT_STOP_TIMEOUT;
     }
-    if (ctr_cbs_add(&rt->stop_cbs, done, arg) < 0)
-        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     rt->stopping = true;
     rt->stop_event = true;
     c->manually_stopped = true;
@@ -96,9 +149,16 @@ int bt_ctr_stop(struct bt_daemon *d, struct bt_ctr *c, int timeout, const char *
      * once the cgroup is thawed, which the teardown does. */
     if (c->state.status == BT_CTR_PAUSED)
         sig = SIGKILL;
-    if ((r = send_signal(d, c, sig, err)) < 0)
+    /* "not running" here means the process ended and its exit is on the
+     * way (the monitor reaped it first): the stop just waits for it. */
+    if ((r = send_signal(d, c, sig, &e)) < 0 && e->code != BT_ECONFLICT) {
+        if (err)
+            *err = TAKE_PTR(e);
         return r;
-    if (sig != SIGKILL && timeout >= 0 && !rt->stop_timer) {
+    }
+    if (ctr_cbs_add(&rt->stop_cbs, done, arg) < 0)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    if (r == 0 && sig != SIGKILL && timeout >= 0 && !rt->stop_timer) {
         rt->stop_timer = malloc(sizeof(*rt->stop_timer));
         if (rt->stop_timer) {
             uv_timer_init(d->loop, rt->stop_timer);

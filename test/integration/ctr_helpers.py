@@ -143,3 +143,64 @@ def run_out(d, *args, timeout=60):
     """(exit_code, stdout) of `docker run -d ARGS` once it has exited."""
     code, out, _ = run_streams(d, *args, timeout=timeout)
     return code, out
+
+
+# -- lifecycle tests: events, cgroup files, raw waits -------------------------
+
+def run_d(d, *args):
+    """docker run -d ARGS; returns the full container ID."""
+    out = ok(d, "run", "-d", *args)
+    return out.splitlines()[-1]
+
+
+def events(d, since, until=None, **filters):
+    """Events between `since` and `until` (Unix seconds, floats) from the API,
+    oldest first; `filters` are {key: value or [values]}."""
+    import urllib.parse
+    q = {"since": "%.9f" % since, "until": "%.9f" % (until if until is not None else time.time())}
+    if filters:
+        q["filters"] = json.dumps({k: v if isinstance(v, list) else [v] for k, v in filters.items()})
+    r = d.http("GET", "/v1.41/events?" + urllib.parse.urlencode(q))
+    assert r.status == 200, r
+    return [json.loads(l) for l in r.body.splitlines() if l.strip()]
+
+
+def actions(d, since, ctr, until=None):
+    """The Actions of container `ctr`'s events since `since`."""
+    return [e["Action"] for e in events(d, since, until, container=ctr)]
+
+
+def cgroup_file(ctr_id, ctrl, name):
+    """Contents of a cgroup v1 control file of the container (stripped)."""
+    with open("/sys/fs/cgroup/%s/berth/%s/%s" % (ctrl, ctr_id, name)) as f:
+        return f.read().strip()
+
+
+class RawWait:
+    """POST /containers/X/wait?condition=C on its own connection: the
+    headers come at once, the body when the condition is met."""
+
+    def __init__(self, d, ctr, condition=None):
+        path = "/v1.41/containers/%s/wait" % ctr
+        if condition:
+            path += "?condition=" + condition
+        self.conn = d.connect()
+        self.conn.request("POST", path, headers={"Content-Length": "0"})
+        self.head = self.conn.read_head(timeout=10)
+
+    def pending(self, wait=0.3):
+        """True when no body byte arrived within `wait` seconds."""
+        import select
+        if self.conn.buf:
+            return False
+        r, _, _ = select.select([self.conn.sock], [], [], wait)
+        return not r
+
+    def result(self, timeout=20):
+        body = b""
+        while True:
+            piece = self.conn.read_chunk(timeout)
+            if not piece:
+                break
+            body += piece
+        return json.loads(body)
