@@ -142,7 +142,9 @@ static void exit_read_done(void *arg, bool ran)
     struct exit_read *j = arg;
     struct ctr_monitor *m = j->m;
 
-    m->handles--; /* the job counted as a handle */
+    /* The job counts as a handle until the end: mon_finish() below may
+     * detach the session, which frees it when nothing else is open, and the
+     * mon_maybe_free() after it would then free it a second time. */
     if (ran && m->c && !m->finished) {
         if (j->have) {
             mon_finish(m, true, j->code, j->finished);
@@ -159,6 +161,7 @@ static void exit_read_done(void *arg, bool ran)
             mon_finish(m, false, 0, 0);
         }
     }
+    m->handles--;
     mon_maybe_free(m);
     free(j->path);
     free(j);
