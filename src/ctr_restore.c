@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
+#include "berth/rt_spec.h"
 #include "berth/storage.h"
 #include "src/ctr-internal.h"
 #include "src/ctr-lifecycle.h"
@@ -39,6 +41,38 @@ static void reconcile_leftovers(struct bt_daemon *d)
     }
 }
 
+/* Start-up, blocking. 1 with the exit the monitor recorded (the container
+ * ended while the daemon was down), 0 when its monitor is dead without one
+ * (killed), -1 when the monitor may still be running: ask it. */
+static int ended_while_away(const struct bt_ctr *c, const char *run, int *code, int64_t *finished)
+{
+    _cleanup_free_ char *path = NULL;
+    FILE *f;
+    int oom, n = 0;
+
+    if (asprintf(&path, "%s/" BT_RT_EXIT_FILE, run) < 0)
+        return -1;
+    if ((f = fopen(path, "re"))) {
+        n = fscanf(f, "%d %d %" SCNd64, code, &oom, finished);
+        fclose(f);
+        if (n == 3)
+            return 1;
+    }
+    /* No exit file and no monitor: nobody will ever write one. A live pid
+     * (the monitor, or a stranger that reused it) goes the long way. */
+    if (c->state.monitor_pid > 0 && kill(c->state.monitor_pid, 0) < 0 && errno == ESRCH) {
+        /* The monitor may have written the file between the two looks. */
+        if ((f = fopen(path, "re"))) {
+            n = fscanf(f, "%d %d %" SCNd64, code, &oom, finished);
+            fclose(f);
+            if (n == 3)
+                return 1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
 int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
 {
     size_t n;
@@ -61,11 +95,22 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
             return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
         switch (c->state.status) {
         case BT_CTR_RUNNING:
-        case BT_CTR_PAUSED:
-            /* The monitor answers, or its exit file says how it ended. */
-            if (ctr_monitor_attach(d, c, run) < 0)
+        case BT_CTR_PAUSED: {
+            int code;
+            int64_t finished;
+            int ended = ended_while_away(c, run, &code, &finished);
+
+            /* Ended while we were away: settle it before the API serves, or
+             * the first `docker ps` lists a dead container as Up. */
+            if (ended > 0)
+                ctr_exited_at_start(d, c, true, code, finished);
+            else if (ended == 0)
+                ctr_exited_at_start(d, c, false, 0, 0);
+            /* Else the monitor answers, or its exit file says how it ended. */
+            else if (ctr_monitor_attach(d, c, run) < 0)
                 ctr_exited(d, c, false, 0, 0);
             break;
+        }
         case BT_CTR_RESTARTING:
             ctr_restart_schedule(d, c, 0);
             break;
