@@ -6,12 +6,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
@@ -41,6 +43,28 @@ static void reconcile_leftovers(struct bt_daemon *d)
     }
 }
 
+/* Whether pid is gone: no such process, or a zombie nobody reaped yet (the
+ * old daemon was its parent; after its death the reaper may be slow). */
+static bool pid_gone(int pid)
+{
+    char path[64], buf[512];
+    const char *rp;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno == ENOENT;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    /* The state follows the command name, which may hold ')' itself. */
+    rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 /* Start-up, blocking. 1 with the exit the monitor recorded (the container
  * ended while the daemon was down), 0 when its monitor is dead without one
  * (killed), -1 when the monitor may still be running: ask it. */
@@ -60,7 +84,7 @@ static int ended_while_away(const struct bt_ctr *c, const char *run, int *code, 
     }
     /* No exit file and no monitor: nobody will ever write one. A live pid
      * (the monitor, or a stranger that reused it) goes the long way. */
-    if (c->state.monitor_pid > 0 && kill(c->state.monitor_pid, 0) < 0 && errno == ESRCH) {
+    if (c->state.monitor_pid > 0 && pid_gone(c->state.monitor_pid)) {
         /* The monitor may have written the file between the two looks. */
         if ((f = fopen(path, "re"))) {
             n = fscanf(f, "%d %d %" SCNd64, code, &oom, finished);
