@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/cgroup.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
 #include "berth/storage.h"
@@ -408,12 +409,15 @@ static bool has_corrupt_record(int dfd, const char *id)
 }
 
 /* A container directory without a record is what a kill -9 left between a
- * create's mkdir and its first record write: that container never existed
- * for anybody after the restart, so its directory goes (its layer reference
- * is dropped with the other stray ones). */
+ * create's mkdir and its first record write (the API answers before record
+ * writes land, so it may even have been started): that container does not
+ * exist for anybody after the restart. Tear down whatever its start made
+ * (the cgroup removal kills its processes; its monitor then ends), then
+ * remove the directory; its layer reference is dropped with the other stray
+ * ones. */
 static void drop_unrecorded(struct bt_daemon *d, int dfd, const char *id)
 {
-    _cleanup_free_ char *path = NULL;
+    _cleanup_free_ char *path = NULL, *rootfs = NULL, *run = NULL;
     int r;
 
     if (has_corrupt_record(dfd, id)) {
@@ -421,7 +425,17 @@ static void drop_unrecorded(struct bt_daemon *d, int dfd, const char *id)
         return;
     }
     path = bt__ctr_dir(d, id);
-    r = path ? stor_rm_rf(path) : -ENOMEM;
+    run = bt__ctr_run_dir(d, id);
+    if (!path || !run || asprintf(&rootfs, "%s/rootfs", path) < 0) {
+        BT_LOG(ERROR, "ctr", "out of memory removing a container directory", "id=%s", id);
+        return;
+    }
+    if (d->cgroups)
+        (void)bt_cg_remove(d->cgroups, id, NULL);
+    if (d->driver)
+        (void)stor_driver_unmount(d->driver, rootfs, NULL);
+    (void)stor_rm_rf(run);
+    r = stor_rm_rf(path);
     if (r < 0)
         BT_LOG(WARN, "ctr", "cannot remove a container directory without a record",
                "id=%s err=\"%s\"", id, strerror(-r));
@@ -434,9 +448,14 @@ static void load_one(struct bt_daemon *d, int dfd, const char *id)
     _cleanup_free_ char *text = NULL;
     _cleanup_err_ struct bt_err *err = NULL;
     struct bt_ctr *c = NULL;
+    char tmp[BT_CTR_ID_LEN + sizeof("/" RECORD_FILE ".tmp")];
     size_t len = 0;
     int r;
 
+    /* A write cut short by a kill -9 leaves its temp file (the record is the
+     * old one or the new one, never half): nobody finishes it now. */
+    snprintf(tmp, sizeof(tmp), "%s/" RECORD_FILE ".tmp", id);
+    (void)unlinkat(dfd, tmp, 0);
     r = read_record(dfd, id, &text, &len);
     if (r == -ENOENT) {
         drop_unrecorded(d, dfd, id);

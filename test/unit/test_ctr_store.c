@@ -518,7 +518,11 @@ static void test_persist_and_load(void **state)
     }
     snprintf(stray, sizeof(stray), "%s/containers/stray", data_root);
     assert_int_equal(mkdir(stray, 0700), 0);
+    char tmpf[300];
+    snprintf(tmpf, sizeof(tmpf), "%s/containers/%s/config.json.tmp", data_root, c->id);
+    close(open(tmpf, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
     reload();
+    assert_int_equal(access(tmpf, F_OK), -1);
     assert_int_equal(access(gone, F_OK), -1);
     assert_int_equal(access(trash, F_OK), -1);
     assert_int_equal(access(kept, F_OK), 0);
