@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,87 @@
 #include "src/ctr-internal.h"
 #include "src/ctr-lifecycle.h"
 
+static bool pid_gone(int pid);
+
+static int read_int_file(const char *dir, const char *name, long long *ret, struct stat *st)
+{
+    _cleanup_free_ char *path = NULL;
+    FILE *f;
+    int n;
+
+    if (asprintf(&path, "%s/%s", dir, name) < 0 || !(f = fopen(path, "re")))
+        return -1;
+    n = fscanf(f, "%lld", ret);
+    if (st && fstat(fileno(f), st) < 0)
+        n = 0;
+    fclose(f);
+    return n == 1 ? 0 : -1;
+}
+
+/* Whether pid is the monitor serving run (not a stranger that reused it). */
+static bool is_monitor_of(int pid, const char *run)
+{
+    char path[64], buf[PATH_MAX + 64];
+    ssize_t n;
+    int fd;
+
+    if (pid_gone(pid))
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return false;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    size_t l0 = strlen(buf);
+    return (size_t)n > l0 + 1 && strcmp(buf + l0 + 1, run) == 0;
+}
+
+/* The API answers a start before the record saying "running" is written: a
+ * kill -9 in between leaves a record that says created (or exited, or
+ * restarting) while the run directory shows a monitor that started the
+ * container. Believe the run directory, as the record would have: the
+ * container is running (or ended later, as its exit file says). */
+static bool adopt_unrecorded_start(struct bt_daemon *d, struct bt_ctr *c, const char *run)
+{
+    long long mpid, pid, code, oom, finished = 0;
+    struct stat st;
+    bool alive, ended_later = false;
+    _cleanup_free_ char *exit_path = NULL;
+    FILE *f;
+
+    if (c->state.status != BT_CTR_CREATED && c->state.status != BT_CTR_EXITED &&
+        c->state.status != BT_CTR_RESTARTING)
+        return false;
+    if (read_int_file(run, BT_RT_MONITOR_PID_FILE, &mpid, NULL) < 0 || mpid <= 0 ||
+        read_int_file(run, BT_RT_PID_FILE, &pid, &st) < 0 || pid <= 0)
+        return false;
+    alive = is_monitor_of((int)mpid, run);
+    if (asprintf(&exit_path, "%s/" BT_RT_EXIT_FILE, run) >= 0 && (f = fopen(exit_path, "re"))) {
+        ended_later = fscanf(f, "%lld %lld %lld", &code, &oom, &finished) == 3 &&
+                      finished > c->state.finished_nano;
+        fclose(f);
+    }
+    if (!alive && !ended_later)
+        return false;
+    BT_LOG(WARN, "container", "found a start the record missed (daemon killed meanwhile)",
+           "id=%.12s pid=%lld monitor_pid=%lld", c->id, pid, mpid);
+    c->state.status = BT_CTR_RUNNING;
+    c->state.pid = (int)pid;
+    c->state.monitor_pid = (int)mpid;
+    c->state.exit_code = 0;
+    c->state.oom_killed = false;
+    free(c->state.error);
+    c->state.error = NULL;
+    c->state.started_nano = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    c->state.finished_nano = 0;
+    c->has_been_started = true;
+    bt_ctr_persist(d, c);
+    return true;
+}
+
 /* Start-up, blocking: the cgroups, rootfs mounts and run directories of our
  * stopped containers are leftovers of a daemon or monitor that died during
  * a teardown. Only our own records are looked at: another daemon may share
@@ -32,6 +114,9 @@ static void reconcile_leftovers(struct bt_daemon *d)
     for (size_t i = 0; i < bt_ctrs_count(d); i++) {
         struct bt_ctr *c = bt_ctrs_at(d, i);
         if (c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED)
+            continue;
+        _cleanup_free_ char *run0 = ctr_run_path(d, c, NULL);
+        if (run0 && adopt_unrecorded_start(d, c, run0))
             continue;
         _cleanup_free_ char *rootfs = ctr_path(d, c, "rootfs");
         _cleanup_free_ char *run = ctr_run_path(d, c, NULL);

@@ -161,6 +161,41 @@ def test_stopped_container_starts_after_restart_and_layers_go(cd):
     assert not left, "layers left after every image and container is gone: %s" % left
 
 
+def _rewind_record_to_created(d, c):
+    """Rewrite the record as create left it: what the disk holds when berthd
+    is killed after answering a start but before the start's record write
+    landed (the API does not wait for it)."""
+    path = os.path.join(d.data_root, "containers", c, "config.json")
+    with open(path) as f:
+        rec = json.load(f)
+    rec["State"].update(Status="created", Pid=0, MonitorPid=0, ExitCode=0,
+                        StartedAt="0001-01-01T00:00:00Z", FinishedAt="0001-01-01T00:00:00Z")
+    rec["HasBeenStarted"] = False
+    with open(path, "w") as f:
+        json.dump(rec, f)
+
+
+def test_start_whose_record_write_was_lost(cd):
+    d = cd
+    runner = api_run(d, ["sleep", "1000"])
+    ender = api_run(d, ["sh", "-c", "sleep 2; exit 7"])
+    wait_recorded(d, [runner, ender])
+    pid = state(d, runner)["Pid"]
+    ender_pid = state(d, ender)["Pid"]
+    d.kill()
+    _rewind_record_to_created(d, runner)
+    _rewind_record_to_created(d, ender)
+    assert poll_until(lambda: not pid_alive(ender_pid), 15)
+    d.start()
+    st = state(d, runner)
+    assert st["Status"] == "running" and st["Pid"] == pid, st
+    assert pid_alive(pid), "the restarted daemon killed a container it had started"
+    st = state(d, ender)
+    assert st["Status"] == "exited" and st["ExitCode"] == 7, st
+    ok(d, "stop", "-t", "1", runner)
+    assert not pid_alive(pid)
+
+
 # -- restart policies at daemon start ---------------------------------------------
 
 
