@@ -83,6 +83,10 @@ void ctr_monitor_detach(struct bt_ctr *c);
  * policies. */
 void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
                 int64_t finished_nano);
+/* The same at daemon start-up, before the API serves: the teardown runs
+ * here (blocking), so the first request already sees the container exited. */
+void ctr_exited_at_start(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
+                         int64_t finished_nano);
 
 /* Undo what a start made (ctr_exit.c), on the pool: read the cgroup's OOM
  * count, remove the cgroup, unmount the rootfs, remove the run directory.

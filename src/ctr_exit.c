@@ -158,3 +158,28 @@ void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
     if (ctr_teardown(d, c, exited_torn_down, x) < 0)
         exited_torn_down(d, c, false, x);
 }
+
+void ctr_exited_at_start(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
+                         int64_t finished_nano)
+{
+    struct bt_ctr_rt *rt = ctr_rt(d, c);
+    struct exit_info *x = calloc(1, sizeof(*x));
+    struct teardown_job j = {.d = d, .c = c};
+
+    if (!rt || !x) {
+        free(x);
+        BT_LOG(ERROR, "container", "out of memory handling an exit", "id=%.12s", c->id);
+        return;
+    }
+    x->have = have_exit;
+    x->code = code;
+    x->finished = finished_nano;
+    rt->phase = CTR_CLEANING;
+    j.run_dir = ctr_run_path(d, c, NULL);
+    j.rootfs = ctr_path(d, c, "rootfs");
+    if (j.run_dir && j.rootfs)
+        teardown_work(&j);
+    free(j.run_dir);
+    free(j.rootfs);
+    exited_torn_down(d, c, j.oom_kills > 0, x);
+}

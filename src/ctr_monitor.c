@@ -145,8 +145,9 @@ static void exit_read_done(void *arg, bool ran)
     struct exit_read *j = arg;
     struct ctr_monitor *m = j->m;
 
-    /* The job counts as a handle until the end: mon_finish() may detach the
-     * session, which frees it when no handle is left, and m is used below. */
+    /* The job counts as a handle until the end: mon_finish() below may
+     * detach the session, which frees it when nothing else is open, and the
+     * mon_maybe_free() after it would then free it a second time. */
     if (ran && m->c && !m->finished) {
         if (j->have) {
             mon_finish(m, true, j->code, j->finished);

@@ -11,8 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/cgroup.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
+#include "berth/storage.h"
 #include "berth/timeparse.h"
 #include "src/ctr-internal.h"
 
@@ -94,7 +96,7 @@ char *bt__ctr_encode(const struct bt_ctr *c)
         return NULL;
     ok = add_str(o, "ID", c->id) && add_str(o, "Name", c->name) &&
          add_time(o, "Created", c->created_nano) && add_str(o, "Image", c->image_id) &&
-         add_str(o, "LayerChain", c->top_chain) &&
+         add_str(o, "TopLayer", c->top_chain) &&
          add_ref(o, "Config", c->config) && add_ref(o, "HostConfig", c->host_config) &&
          add_ref(o, "NetworkingConfig", c->networking) && add_str(o, "Path", c->path) &&
          add_args(o, c->args) && add_state(o, &c->state) &&
@@ -265,7 +267,7 @@ static int take_tree(cJSON *o, const char *key, bool required, cJSON **dst, stru
 
 static int decode_head(const cJSON *o, struct bt_ctr *c, struct bt_err **err)
 {
-    const char *id, *name, *image;
+    const char *id, *name, *image, *top;
 
     if (!get_str(o, "ID", &id) || !id_valid(id))
         return bt_err_set(err, BT_EINVAL, 0, "ID is not a container ID");
@@ -279,11 +281,11 @@ static int decode_head(const cJSON *o, struct bt_ctr *c, struct bt_err **err)
     if (!get_str(o, "Image", &image) || strlen(image) >= sizeof(c->image_id))
         return bt_err_set(err, BT_EINVAL, 0, "Image is not an image ID");
     memcpy(c->image_id, image, strlen(image) + 1);
-    /* The image's top layer, which the rootfs is mounted from: the image
-     * itself may be gone (rmi -f) while the container lives. */
-    if (!get_str(o, "LayerChain", &image) || strlen(image) >= sizeof(c->top_chain))
-        return bt_err_set(err, BT_EINVAL, 0, "LayerChain is not a layer chain ID");
-    memcpy(c->top_chain, image, strlen(image) + 1);
+    /* The layer the rootfs is mounted from and the container holds a
+     * reference on: without it a restarted daemon mounts an empty rootfs. */
+    if (!get_str(o, "TopLayer", &top) || strlen(top) >= sizeof(c->top_chain))
+        return bt_err_set(err, BT_EINVAL, 0, "TopLayer is not a chain ID");
+    memcpy(c->top_chain, top, strlen(top) + 1);
     if (!get_time(o, "Created", &c->created_nano))
         return bt_err_set(err, BT_EINVAL, 0, "Created is not a time");
     return 0;
@@ -386,17 +388,77 @@ static void move_aside(int dfd, const char *id, const char *why)
            "id=%s err=\"%s\" file=%s", id, bt_log_q(why), to);
 }
 
+/* Whether the directory id holds a record moved aside (kept for a human). */
+static bool has_corrupt_record(int dfd, const char *id)
+{
+    int fd = openat(dfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    struct dirent *de;
+    bool found = false;
+    DIR *dir;
+
+    if (fd < 0)
+        return true; /* cannot look: keep it */
+    if (!(dir = fdopendir(fd))) {
+        close(fd);
+        return true;
+    }
+    while (!found && (de = readdir(dir)))
+        found = strncmp(de->d_name, RECORD_FILE ".corrupt-", sizeof(RECORD_FILE ".corrupt-") - 1) == 0;
+    closedir(dir);
+    return found;
+}
+
+/* A container directory without a record is what a kill -9 left between a
+ * create's mkdir and its first record write (the API answers before record
+ * writes land, so it may even have been started): that container does not
+ * exist for anybody after the restart. Tear down whatever its start made
+ * (the cgroup removal kills its processes; its monitor then ends), then
+ * remove the directory; its layer reference is dropped with the other stray
+ * ones. */
+static void drop_unrecorded(struct bt_daemon *d, int dfd, const char *id)
+{
+    _cleanup_free_ char *path = NULL, *rootfs = NULL, *run = NULL;
+    int r;
+
+    if (has_corrupt_record(dfd, id)) {
+        BT_LOG(WARN, "ctr", "container directory without a record, leaving it", "id=%s", id);
+        return;
+    }
+    path = bt__ctr_dir(d, id);
+    run = bt__ctr_run_dir(d, id);
+    if (!path || !run || asprintf(&rootfs, "%s/rootfs", path) < 0) {
+        BT_LOG(ERROR, "ctr", "out of memory removing a container directory", "id=%s", id);
+        return;
+    }
+    if (d->cgroups)
+        (void)bt_cg_remove(d->cgroups, id, NULL);
+    if (d->driver)
+        (void)stor_driver_unmount(d->driver, rootfs, NULL);
+    (void)stor_rm_rf(run);
+    r = stor_rm_rf(path);
+    if (r < 0)
+        BT_LOG(WARN, "ctr", "cannot remove a container directory without a record",
+               "id=%s err=\"%s\"", id, strerror(-r));
+    else
+        BT_LOG(INFO, "ctr", "removed a container directory without a record", "id=%s", id);
+}
+
 static void load_one(struct bt_daemon *d, int dfd, const char *id)
 {
     _cleanup_free_ char *text = NULL;
     _cleanup_err_ struct bt_err *err = NULL;
     struct bt_ctr *c = NULL;
+    char tmp[BT_CTR_ID_LEN + sizeof("/" RECORD_FILE ".tmp")];
     size_t len = 0;
     int r;
 
+    /* A write cut short by a kill -9 leaves its temp file (the record is the
+     * old one or the new one, never half): nobody finishes it now. */
+    snprintf(tmp, sizeof(tmp), "%s/" RECORD_FILE ".tmp", id);
+    (void)unlinkat(dfd, tmp, 0);
     r = read_record(dfd, id, &text, &len);
     if (r == -ENOENT) {
-        BT_LOG(WARN, "ctr", "container directory without a record, leaving it", "id=%s", id);
+        drop_unrecorded(d, dfd, id);
         return;
     }
     if (r < 0) {
@@ -448,8 +510,14 @@ int bt__ctrs_load(struct bt_daemon *d, struct bt_err **err)
         return bt_err_set(err, BT_EINTERNAL, e, "read %s", path);
     }
     while ((errno = 0, de = readdir(dir))) {
-        if (id_valid(de->d_name))
+        if (id_valid(de->d_name)) {
             load_one(d, dfd, de->d_name);
+        } else if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+            /* A removal cut short by a kill -9 (stor_rm_rf renames first). */
+            _cleanup_free_ char *tmp = NULL;
+            if (asprintf(&tmp, "%s/%s", path, de->d_name) >= 0)
+                (void)stor_rm_rf(tmp);
+        }
     }
     if (errno) {
         int e = errno;

@@ -49,8 +49,10 @@ static int daemon_open_storage(struct bt_daemon *d, struct bt_err **err)
     return 0;
 }
 
-/* A kill -9 between a layer reference and its image record leaves a
- * reference no image holds: drop those, or the layers could never go. */
+/* A kill -9 between a layer reference and its image or container record
+ * leaves a reference nobody holds: drop those, or the layers could never go.
+ * Runs once the container records are loaded: a container's reference is
+ * named by its ID, as long as an image's. */
 static void daemon_drop_stray_refs(struct bt_daemon *d)
 {
     size_t dropped = 0;
@@ -65,18 +67,14 @@ static void daemon_drop_stray_refs(struct bt_daemon *d)
         if (stor_layers_holders(d->layers, info.chain_id, &holders, &n) < 0)
             continue;
         for (size_t k = 0; k < n; k++) {
-            char id[BT_DIGEST_STR_LEN + 1], ctr_dir[4096];
-            struct stat st;
+            char id[BT_DIGEST_STR_LEN + 1];
+            struct bt_ctr *c = NULL;
             if (strlen(holders[k]) != BT_DIGEST_HEX_LEN)
-                continue;
+                continue; /* not ours to judge */
             snprintf(id, sizeof(id), "sha256:%s", holders[k]);
-            if (stor_images_get(d->images, id))
-                continue;
-            /* Container IDs look the same: a container's record keeps its own. */
-            snprintf(ctr_dir, sizeof(ctr_dir), "%s/containers/%s", d->cfg.data_root, holders[k]);
-            if (stat(ctr_dir, &st) == 0)
-                continue;
-            bt_strv_push(&stray, holders[k]);
+            if (!stor_images_get(d->images, id) &&
+                (bt_ctr_lookup(d, holders[k], &c, NULL) < 0 || strcmp(c->id, holders[k]) != 0))
+                bt_strv_push(&stray, holders[k]);
         }
         for (size_t k = 0; k < stray.n; k++) {
             (void)stor_layer_unref(d->layers, info.chain_id, stray.v[k], NULL);
@@ -122,7 +120,6 @@ static int daemon_open_images(struct bt_daemon *d, struct bt_err **err)
     if (dropped)
         BT_LOG(WARN, "images", "dropped image records whose config is missing or corrupt",
                "count=%zu", dropped);
-    daemon_drop_stray_refs(d);
     BT_LOG(DEBUG, "images", "image store loaded", "images=%zu", stor_images_count(d->images));
     return 0;
 }
@@ -182,6 +179,7 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "events");
     if (bt_ctrs_open(d, err) < 0)
         return -1;
+    daemon_drop_stray_refs(d);
     uv_signal_init(loop, &d->sig_term);
     uv_signal_init(loop, &d->sig_int);
     uv_signal_init(loop, &d->sig_hup);
@@ -212,6 +210,11 @@ static void daemon_close_handles(struct bt_daemon *d)
     close_if_open((uv_handle_t *)&d->sig_int);
     close_if_open((uv_handle_t *)&d->sig_hup);
     close_if_open((uv_handle_t *)&d->shutdown_timer);
+    /* With live-restore the monitors' control connections (and any restart
+     * timer) are still open: let go of them, or the loop never ends and the
+     * daemon hangs after SIGTERM. The monitors keep running. */
+    if (d->shutting_down)
+        bt_ctrs_close(d);
 }
 
 static void daemon_on_api_closed(void *arg)

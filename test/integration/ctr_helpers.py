@@ -4,6 +4,7 @@ the docker CLI, and finding what a container may leave on the host."""
 import glob
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -204,3 +205,131 @@ class RawWait:
                 break
             body += piece
         return json.loads(body)
+
+
+# -- raw API runs, processes and daemon restarts --------------------------------
+
+def api_create(d, cmd, name=None, host_config=None, timeout=30, **config):
+    """POST /containers/create for busybox running `cmd`; returns the id."""
+    body = dict(config, Image="busybox", Cmd=list(cmd))
+    if host_config:
+        body["HostConfig"] = host_config
+    path = "/v1.41/containers/create" + ("?name=" + name if name else "")
+    r = d.http("POST", path, headers={"Content-Type": "application/json"},
+               body=json.dumps(body).encode(), timeout=timeout)
+    assert r.status == 201, r
+    return r.json()["Id"]
+
+
+def api_start(d, ctr, timeout=30):
+    r = d.http("POST", "/v1.41/containers/%s/start" % ctr, timeout=timeout)
+    assert r.status == 204, r
+
+
+def api_run(d, cmd, name=None, host_config=None, **config):
+    """create + start over the API; returns the id."""
+    ctr = api_create(d, cmd, name=name, host_config=host_config, **config)
+    api_start(d, ctr)
+    return ctr
+
+
+def json_log_path(d, ctr):
+    return os.path.join(d.data_root, "containers", ctr, ctr + "-json.log")
+
+
+def log_size(d, ctr):
+    try:
+        return os.path.getsize(json_log_path(d, ctr))
+    except FileNotFoundError:
+        return 0
+
+
+def pid_alive(pid):
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # The state follows the parenthesised command name.
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+def monitor_pid(d, ctr):
+    """The pid the monitor of `ctr` wrote in its run directory, or None."""
+    try:
+        with open(os.path.join(d.exec_root, ctr, "monitor.pid")) as f:
+            return int(f.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def procs_in_berth_cgroups(ids):
+    """pids (alive, not zombies) whose cgroup is berth/<id> for one of `ids`."""
+    want = set(ids)
+    found = []
+    for p in glob.glob("/proc/[0-9]*/cgroup"):
+        try:
+            with open(p) as f:
+                text = f.read()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            path = line.split(":", 2)[-1]
+            parts = path.strip("/").split("/")
+            if len(parts) >= 2 and parts[-2] == "berth" and parts[-1] in want:
+                pid = int(p.split("/")[2])
+                if pid_alive(pid):
+                    found.append(pid)
+                break
+    return found
+
+
+def data_root_strays(d, ids=()):
+    """Problems in data-root/containers: directories of no known container
+    (`ids` are the ones that may exist) and *.tmp files anywhere in it."""
+    root = os.path.join(d.data_root, "containers")
+    problems = []
+    known = set(ids)
+    try:
+        entries = os.listdir(root)
+    except FileNotFoundError:
+        return problems
+    for e in entries:
+        if e not in known:
+            problems.append("stray entry in containers/: %s" % e)
+    for dirpath, dirnames, filenames in os.walk(root):
+        # The writable layer is the container's own business.
+        dirnames[:] = [n for n in dirnames if n not in ("rw", "rootfs")]
+        for n in filenames:
+            if n.endswith(".tmp") or ".tmp." in n:
+                problems.append("temp file left: %s" % os.path.join(dirpath, n))
+    return problems
+
+
+def restart_daemon(d, sig=signal.SIGKILL, timeout=15):
+    """Stop berthd with `sig` (it must exit; SIGKILL is kill -9), then start it
+    again on the same data root, exec root and socket."""
+    if sig == signal.SIGKILL:
+        d.kill()
+    else:
+        d.signal(sig)
+        rc = d.wait_exit(timeout)
+        assert rc == 0, "berthd exited %r after signal %d:\n%s" % (rc, sig, d.log())
+    d.start()
+    return d
+
+
+def wait_recorded(d, ids, status="running", timeout=10):
+    """Bounded poll until the on-disk record of each of `ids` has State.Status
+    `status`. The API answers a start before the record write lands (the
+    write is queued, not awaited), so a kill -9 right after `docker start`
+    may find the old record; tests about restores wait for this first."""
+    def recorded(c):
+        try:
+            with open(os.path.join(d.data_root, "containers", c, "config.json")) as f:
+                return json.load(f)["State"]["Status"] == status
+        except (OSError, ValueError, KeyError):
+            return False
+    ok_ = poll_until(lambda: all(recorded(c) for c in ids), timeout)
+    assert ok_, "records not written as %s: %s" % (status, [c[:12] for c in ids if not recorded(c)])

@@ -329,6 +329,7 @@ static struct bt_ctr *full_record(void)
     assert_non_null(c);
     c->name = strdup("full");
     snprintf(c->image_id, sizeof(c->image_id), "sha256:%064d", 7);
+    snprintf(c->top_chain, sizeof(c->top_chain), "sha256:%064d", 8);
     c->created_nano = 1767225600LL * 1000000000LL + 123456789;
     c->config = cJSON_Parse("{\"Image\":\"busybox\",\"Env\":[\"A=1\"],\"Labels\":{\"x\":\"y\"}}");
     c->host_config = cJSON_Parse("{\"ShmSize\":67108864,\"Binds\":null}");
@@ -377,6 +378,7 @@ static void assert_same_record(const struct bt_ctr *a, const struct bt_ctr *b)
     assert_string_equal(a->id, b->id);
     assert_string_equal(nz(a->name), nz(b->name));
     assert_string_equal(a->image_id, b->image_id);
+    assert_string_equal(a->top_chain, b->top_chain);
     assert_int_equal(a->created_nano, b->created_nano);
     assert_json_equal(a->config, b->config);
     assert_json_equal(a->host_config, b->host_config);
@@ -499,15 +501,32 @@ static void test_persist_and_load(void **state)
     free(expect_text);
     free(path);
 
-    /* A directory without a record is left alone; a stray file is ignored. */
+    /* A container directory without a record (a create cut short) and a
+     * removal's trash are removed; one holding a record moved aside and a
+     * directory that is not a container's are left alone. */
+    char gone[256], trash[256], kept[256], stray[256];
+    snprintf(gone, sizeof(gone), "%s/containers/%064d", data_root, 5);
+    assert_int_equal(mkdir(gone, 0700), 0);
+    snprintf(trash, sizeof(trash), "%s/containers/.tmp-del-ABCDEFGHIJKL", data_root);
+    assert_int_equal(mkdir(trash, 0700), 0);
+    snprintf(kept, sizeof(kept), "%s/containers/%064d", data_root, 6);
+    assert_int_equal(mkdir(kept, 0700), 0);
     {
-        char dir[256];
-        snprintf(dir, sizeof(dir), "%s/containers/%064d", data_root, 5);
-        assert_int_equal(mkdir(dir, 0700), 0);
-        snprintf(dir, sizeof(dir), "%s/containers/stray", data_root);
-        assert_int_equal(mkdir(dir, 0700), 0);
+        char f[300];
+        snprintf(f, sizeof(f), "%s/config.json.corrupt-1", kept);
+        close(open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
     }
+    snprintf(stray, sizeof(stray), "%s/containers/stray", data_root);
+    assert_int_equal(mkdir(stray, 0700), 0);
+    char tmpf[300];
+    snprintf(tmpf, sizeof(tmpf), "%s/containers/%s/config.json.tmp", data_root, c->id);
+    close(open(tmpf, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
     reload();
+    assert_int_equal(access(tmpf, F_OK), -1);
+    assert_int_equal(access(gone, F_OK), -1);
+    assert_int_equal(access(trash, F_OK), -1);
+    assert_int_equal(access(kept, F_OK), 0);
+    assert_int_equal(access(stray, F_OK), 0);
     assert_int_equal(bt_ctrs_count(&dm), 1);
     loaded = bt_ctrs_at(&dm, 0);
     c = full_record(); /* the same content, for comparison */
