@@ -86,6 +86,9 @@ char *bt__ctr_run_dir(const struct bt_daemon *d, const char *id);
  * exec_ids are runtime state and are not written. ANY thread (encode only
  * reads c; do not run it while the loop changes c). */
 char *bt__ctr_encode(const struct bt_ctr *c);
+/* POOL. Write record text as dir/config.json atomically (temp, fsync, rename,
+ * fsync dir); -errno. */
+int bt__ctr_write_record(const char *dir, const char *text);
 /* BT_EINVAL naming what is wrong. */
 int bt__ctr_decode(const char *text, size_t len, struct bt_ctr **ret, struct bt_err **err);
 

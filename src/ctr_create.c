@@ -24,6 +24,7 @@ struct create_job {
     struct bt_daemon *d;
     struct bt_ctr *c;
     char *cdir;
+    char *record; /* the record's text, written before the reply */
     bt_ctr_done_fn done;
     void *arg;
     struct bt_err *err;
@@ -38,8 +39,19 @@ static void create_work(void *arg)
         return;
     }
     if (j->c->top_chain[0] &&
-        stor_layer_ref_write(j->d->layers, j->c->top_chain, j->c->id, &j->err) < 0)
+        stor_layer_ref_write(j->d->layers, j->c->top_chain, j->c->id, &j->err) < 0) {
         (void)rmdir(j->cdir);
+        return;
+    }
+    /* The client gets the ID only once the record is on disk: a daemon
+     * killed right after the reply still knows the container. */
+    int r = bt__ctr_write_record(j->cdir, j->record);
+    if (r < 0) {
+        bt_err_set(&j->err, BT_EINTERNAL, -r, "write the record of %s: %s", j->c->id, strerror(-r));
+        if (j->c->top_chain[0])
+            (void)stor_layer_unref_write(j->d->layers, j->c->top_chain, j->c->id, NULL);
+        (void)stor_rm_rf(j->cdir);
+    }
 }
 
 static void create_done(void *arg, bool ran)
@@ -59,12 +71,12 @@ static void create_done(void *arg, bool ran)
         c->rt = NULL;
         bt__ctr_free(c);
     } else {
-        bt_ctr_persist(d, c);
         ctr_event(d, c, "create", NULL, NULL);
         c->rt->phase = CTR_IDLE;
         j->done(j->arg, c, NULL);
     }
     bt_err_free(j->err);
+    free(j->record);
     free(j->cdir);
     free(j);
 }
@@ -179,10 +191,10 @@ int bt_ctr_create(struct bt_daemon *d, const char *name, cJSON *config, cJSON *h
         j->done = done;
         j->arg = arg;
     }
-    if (!j || !(j->cdir = ctr_path(d, c, NULL)) ||
+    if (!j || !(j->cdir = ctr_path(d, c, NULL)) || !(j->record = bt__ctr_encode(c)) ||
         bt_job_queue(d->loop, create_work, create_done, j) < 0) {
         if (j)
-            free(j->cdir);
+            free(j->cdir), free(j->record);
         free(j);
         bt__ctrs_remove(d, c);
         if (c->top_chain[0])

@@ -89,7 +89,7 @@ static int open_dir(const char *dir)
     return fd < 0 ? -errno : fd;
 }
 
-static int write_record(const char *dir, const char *text)
+int bt__ctr_write_record(const char *dir, const char *text)
 {
     _cleanup_close_ int dfd = -1, fd = -1;
     int r;
@@ -115,7 +115,7 @@ static int write_record(const char *dir, const char *text)
 static void write_work(void *arg)
 {
     struct bt__ctr_write *w = arg;
-    w->result = write_record(w->dir, w->text);
+    w->result = bt__ctr_write_record(w->dir, w->text);
 }
 
 /* ---- the loop side ------------------------------------------------------------------ */
