@@ -691,6 +691,17 @@ def ctr_factory(berthd_factory, busybox_ref):
     yield make
     problems = []
     for d in made:
+        if not d.running() and d.proc is not None:
+            # The daemon died (or the test killed it): its containers live
+            # on. A fresh daemon on the same roots removes them, so a failed
+            # test does not leave containers running for the rest of the run.
+            if d.returncode is None:
+                problems.append("berthd exited by itself during the test (status %r)"
+                                % d.proc.returncode)
+            try:
+                d.start()
+            except Exception as e:  # noqa: BLE001 - report, do not mask the test's own failure
+                problems.append("could not restart berthd to remove its containers: %s" % e)
         if d.running():
             problems += ctr_helpers.remove_all_and_check(d)
     if problems:
