@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "cgroup-internal.h"
 
 /* Removal waits this long for killed processes to leave and for rmdir to succeed. */
@@ -70,14 +71,10 @@ int bt_cg__read(const char *dir, const char *file, char *buf, size_t size)
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        len += (size_t)n;
-    }
+    n = bt_read_full(fd, buf, size - 1);
+    if (n < 0)
+        return (int)n;
+    len = (size_t)n;
     buf[len] = '\0';
     while (len > 0 && buf[len - 1] == '\n')
         buf[--len] = '\0';
@@ -212,33 +209,13 @@ static int check_id(const char *id, struct bt_err **err)
 
 static int read_mountinfo(char **ret_text, struct bt_err **err)
 {
-    _cleanup_free_ char *buf = NULL;
     _cleanup_close_ int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-    size_t len = 0, cap = 0;
-    ssize_t n;
+    int r;
 
     if (fd < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "open /proc/self/mountinfo");
-    do {
-        if (cap - len < 4096) {
-            char *p;
-
-            cap = cap ? cap * 2 : 16384;
-            if (cap > MOUNTINFO_MAX)
-                return bt_err_set(err, BT_EINTERNAL, EFBIG, "read /proc/self/mountinfo");
-            p = realloc(buf, cap);
-            if (!p)
-                return bt_err_set(err, BT_EINTERNAL, ENOMEM, "read /proc/self/mountinfo");
-            buf = p;
-        }
-        n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno != EINTR)
-            return bt_err_set(err, BT_EINTERNAL, errno, "read /proc/self/mountinfo");
-        if (n > 0)
-            len += (size_t)n;
-    } while (n != 0);
-    buf[len] = '\0';
-    *ret_text = TAKE_PTR(buf);
+    if ((r = bt_read_fd_all(fd, MOUNTINFO_MAX, ret_text, NULL)) < 0)
+        return bt_err_set(err, BT_EINTERNAL, -r, "read /proc/self/mountinfo");
     return 0;
 }
 
@@ -766,3 +743,4 @@ int bt_cg_list(struct bt_cgroups *cg, char ***ret_ids, struct bt_err **err)
     *ret_ids = l.v;
     return 0;
 }
+

@@ -140,8 +140,10 @@ static void exited_torn_down(struct bt_daemon *d, struct bt_ctr *c, bool oom, vo
         ctr_remove_now(d, c);
 }
 
-void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
-                int64_t finished_nano)
+/* What the exit path carries to exited_torn_down; NULL (logged) on ENOMEM.
+ * The record enters the cleaning phase. */
+static struct exit_info *exit_begin(struct bt_daemon *d, struct bt_ctr *c, bool have_exit,
+                                    int code, int64_t finished_nano)
 {
     struct bt_ctr_rt *rt = ctr_rt(d, c);
     struct exit_info *x = calloc(1, sizeof(*x));
@@ -149,12 +151,22 @@ void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
     if (!rt || !x) {
         free(x);
         BT_LOG(ERROR, "container", "out of memory handling an exit", "id=%.12s", c->id);
-        return;
+        return NULL;
     }
     x->have = have_exit;
     x->code = code;
     x->finished = finished_nano;
     rt->phase = CTR_CLEANING;
+    return x;
+}
+
+void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
+                int64_t finished_nano)
+{
+    struct exit_info *x = exit_begin(d, c, have_exit, code, finished_nano);
+
+    if (!x)
+        return;
     if (ctr_teardown(d, c, exited_torn_down, x) < 0)
         exited_torn_down(d, c, false, x);
 }
@@ -162,19 +174,11 @@ void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
 void ctr_exited_at_start(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
                          int64_t finished_nano)
 {
-    struct bt_ctr_rt *rt = ctr_rt(d, c);
-    struct exit_info *x = calloc(1, sizeof(*x));
+    struct exit_info *x = exit_begin(d, c, have_exit, code, finished_nano);
     struct teardown_job j = {.d = d, .c = c};
 
-    if (!rt || !x) {
-        free(x);
-        BT_LOG(ERROR, "container", "out of memory handling an exit", "id=%.12s", c->id);
+    if (!x)
         return;
-    }
-    x->have = have_exit;
-    x->code = code;
-    x->finished = finished_nano;
-    rt->phase = CTR_CLEANING;
     j.run_dir = ctr_run_path(d, c, NULL);
     j.rootfs = ctr_path(d, c, "rootfs");
     if (j.run_dir && j.rootfs)

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "berth/daemon.h"
 #include "berth/job.h"
 #include "berth/log.h"
@@ -43,20 +44,6 @@ struct bt__ctr_write {
 };
 
 /* ---- the pool side ------------------------------------------------------------------ */
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 static int fsync_path(const char *path)
 {
@@ -100,7 +87,7 @@ int bt__ctr_write_record(const char *dir, const char *text)
     fd = openat(dfd, RECORD_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
-    r = write_all(fd, text, strlen(text));
+    r = bt_write_full(fd, text, strlen(text));
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (r == 0 && renameat(dfd, RECORD_TMP, dfd, RECORD_FILE) < 0)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
@@ -342,6 +343,7 @@ static int read_record(int dfd, const char *id, char **ret, size_t *ret_len)
     _cleanup_free_ char *buf = NULL;
     struct stat st;
     size_t len = 0;
+    ssize_t n;
 
     snprintf(path, sizeof(path), "%s/" RECORD_FILE, id);
     fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -354,16 +356,10 @@ static int read_record(int dfd, const char *id, char **ret, size_t *ret_len)
     buf = malloc((size_t)st.st_size + 1);
     if (!buf)
         return -ENOMEM;
-    while (len < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
+    n = bt_read_full(fd, buf, (size_t)st.st_size);
+    if (n < 0)
+        return (int)n;
+    len = (size_t)n;
     buf[len] = '\0';
     *ret = TAKE_PTR(buf);
     *ret_len = len;

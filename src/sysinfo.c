@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "berth/sysinfo.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
@@ -134,6 +135,7 @@ static ssize_t read_small(const char *root, const char *path, char *buf, size_t 
     char full[PATH_MAX];
     _cleanup_close_ int fd = -1;
     size_t len = 0;
+    ssize_t n;
     int r;
 
     buf[0] = '\0';
@@ -143,16 +145,10 @@ static ssize_t read_small(const char *root, const char *path, char *buf, size_t 
     fd = open(full, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno_is_absent(errno) ? 0 : -errno;
-    while (len + 1 < size) {
-        ssize_t n = read(fd, buf + len, size - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
+    n = bt_read_full(fd, buf, size - 1);
+    if (n < 0)
+        return n;
+    len = (size_t)n;
     buf[len] = '\0';
     return (ssize_t)len;
 }

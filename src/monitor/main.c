@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "berth/runtime.h"
 #include "monitor.h"
 
@@ -53,16 +54,10 @@ static int read_spec(struct bt_rt_spec *s, struct bt_err **err)
     _cleanup_free_ char *text = malloc((size_t)st.st_size + 1);
     if (!text)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "read %s", BT_RT_SPEC_FILE);
-    size_t len = 0;
-    while (len < (size_t)st.st_size) {
-        ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return bt_err_set(err, BT_EINTERNAL, n < 0 ? errno : EIO, "read %s", BT_RT_SPEC_FILE);
-        len += (size_t)n;
-    }
-    return bt_rt_spec_decode(text, len, s, err);
+    ssize_t n = bt_read_full(fd, text, (size_t)st.st_size);
+    if (n != (ssize_t)st.st_size)
+        return bt_err_set(err, BT_EINTERNAL, n < 0 ? (int)-n : EIO, "read %s", BT_RT_SPEC_FILE);
+    return bt_rt_spec_decode(text, (size_t)n, s, err);
 }
 
 /* SIGCHLD arrives on a signalfd. Blocked only after the container exists, so
@@ -97,16 +92,7 @@ static int write_pid_files(const struct mon *m, struct bt_err **err)
  * closes and a later write cannot hit a dead reader. */
 static void report(const char *line)
 {
-    size_t len = strlen(line), done = 0;
-
-    while (done < len) {
-        ssize_t n = write(STDOUT_FILENO, line + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
+    (void)bt_write_full(STDOUT_FILENO, line, strlen(line));
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null >= 0) {
         (void)dup2(null, STDOUT_FILENO);

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "berth/runtime.h"
 #include "rt-internal.h"
 
@@ -108,19 +109,7 @@ static _Noreturn void child_main(const struct bt_rt_spec *s, struct rt_stdio *io
 /* parent: the report, or 0 bytes when the command was exec'd. */
 static ssize_t read_report(int fd, struct rt_report *rep)
 {
-    size_t got = 0;
-
-    while (got < sizeof(*rep)) {
-        ssize_t n = read(fd, (char *)rep + got, sizeof(*rep) - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
+    return bt_read_full(fd, rep, sizeof(*rep));
 }
 
 static void reap(pid_t pid)

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "rt-internal.h"
 
 static int open_resolved(int rootfd, const char *path)
@@ -108,37 +109,9 @@ const char *rt__fd_path(int fd, char buf[static RT_FD_PATH_MAX])
 int rt__read_file(const char *path, size_t max, char **ret_text, size_t *ret_len)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    _cleanup_free_ char *buf = NULL;
-    size_t len = 0, cap = 0;
 
     if (fd < 0)
         return -errno;
-    for (;;) {
-        ssize_t n;
-        if (len + 1 >= cap) {
-            char *p;
-            cap = cap ? cap * 2 : 4096;
-            if (cap > max + 1)
-                cap = max + 1;
-            if (len + 1 >= cap)
-                return -EFBIG;
-            p = realloc(buf, cap);
-            if (!p)
-                return -ENOMEM;
-            buf = p;
-        }
-        n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    *ret_text = TAKE_PTR(buf);
-    if (ret_len)
-        *ret_len = len;
-    return 0;
+    return bt_read_fd_all(fd, max, ret_text, ret_len);
 }
+

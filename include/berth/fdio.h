@@ -1,0 +1,17 @@
+/* Whole reads and writes on a file descriptor, retrying EINTR and short
+ * transfers. Shared by the daemon and berth-monitor. Any thread. */
+#ifndef BERTH_FDIO_H
+#define BERTH_FDIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read until len bytes or end of file: the bytes read, or -errno. */
+ssize_t bt_read_full(int fd, void *buf, size_t len);
+/* Write all len bytes: 0, or -errno (-EIO when the fd takes nothing). */
+int bt_write_full(int fd, const void *buf, size_t len);
+/* Read to end of file into a malloc'd, NUL-terminated buffer of at most max
+ * bytes (-EFBIG past it); *ret_len (may be NULL) gets the length. -errno. */
+int bt_read_fd_all(int fd, size_t max, char **ret, size_t *ret_len);
+
+#endif

@@ -1,0 +1,86 @@
+/* Whole reads and writes: the loops every file reader would otherwise
+ * write again. */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "berth/fdio.h"
+
+ssize_t bt_read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+int bt_write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int bt_read_fd_all(int fd, size_t max, char **ret, size_t *ret_len)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+
+    if (!buf)
+        return -ENOMEM;
+    for (;;) {
+        ssize_t n;
+        if (len + 1 == cap) {
+            char *p;
+            if (cap > max) {
+                free(buf);
+                return -EFBIG;
+            }
+            cap *= 2;
+            if (!(p = realloc(buf, cap))) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = p;
+        }
+        n = bt_read_full(fd, buf + len, cap - 1 - len);
+        if (n < 0) {
+            free(buf);
+            return (int)n;
+        }
+        len += (size_t)n;
+        if (len + 1 < cap)
+            break; /* a short read: end of file */
+    }
+    if (len > max) {
+        free(buf);
+        return -EFBIG;
+    }
+    buf[len] = '\0';
+    *ret = buf;
+    if (ret_len)
+        *ret_len = len;
+    return 0;
+}
