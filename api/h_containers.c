@@ -14,19 +14,9 @@
 #include "berth/container.h"
 #include "berth/daemon.h"
 #include "berth/filters.h"
-#include "berth/sysinfo.h"
 #include "berth/timeparse.h"
 
 /* ---- create ------------------------------------------------------------------ */
-
-/* The cgroup layout does not change while we run: read it once. */
-static bool host_cgroup_v2(void)
-{
-    static int v2 = -1;
-    if (v2 < 0)
-        v2 = bt_sysinfo_cgroup_mode(NULL) == BT_CGROUP_V2;
-    return v2 == 1;
-}
 
 /* The CPUs we may use, as Go's runtime.NumCPU counts them. */
 int api_ncpu(void)
@@ -78,7 +68,7 @@ static void ctr_created(void *arg, struct bt_ctr *c, const struct bt_err *err)
 
 int h_ctr_create(struct api_req *rq, struct bt_err **err)
 {
-    struct api_ctr_defaults dflt = {rq->daemon->cfg.log_driver, host_cgroup_v2(), api_ncpu()};
+    struct api_ctr_defaults dflt = {rq->daemon->cfg.log_driver, api_ncpu()};
     struct api_ctr_create cc;
     struct create_ctx *x;
     cJSON *body;

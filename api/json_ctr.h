@@ -21,7 +21,6 @@ struct bt_filters;
 /* What the daemon decides for a HostConfig the request leaves empty. */
 struct api_ctr_defaults {
     const char *log_driver; /* NULL: "json-file" */
-    bool cgroup_v2;         /* CgroupnsMode "private" on v2, "host" otherwise */
     int ncpu;               /* NanoCpus upper bound; 0: do not check */
 };
 

@@ -575,7 +575,9 @@ static int fill_host_defaults(cJSON *hc, const struct api_ctr_defaults *dflt, st
     if (fill_string(hc, "NetworkMode", "default", err) < 0 ||
         fill_string(lc, "Type", dflt->log_driver ? dflt->log_driver : "json-file", err) < 0 ||
         fill_string(hc, "IpcMode", "private", err) < 0 ||
-        fill_string(hc, "CgroupnsMode", dflt->cgroup_v2 ? "private" : "host", err) < 0)
+        /* berth always gives a container its own cgroup namespace (dockerd
+         * does so only on v2): inspect says what happens. */
+        fill_string(hc, "CgroupnsMode", "private", err) < 0)
         return -1;
     if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lc, "Config")) &&
         set_item(lc, "Config", cJSON_CreateObject(), err) < 0)

@@ -420,7 +420,7 @@ def test_inspect_shape(cd):
     assert hc["LogConfig"] == {"Type": "json-file", "Config": {}}
     assert hc["Runtime"] == "runc" and hc["ShmSize"] == 67108864 and hc["IpcMode"] == "private"
     assert hc["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
-    assert hc["CgroupnsMode"] == "host" and hc["AutoRemove"] is False
+    assert hc["CgroupnsMode"] == "private" and hc["AutoRemove"] is False
     assert hc["PidsLimit"] is None and hc["MemorySwappiness"] is None and hc["Memory"] == 0
     assert "/proc/kcore" in hc["MaskedPaths"] and "/proc/sys" in hc["ReadonlyPaths"]
 

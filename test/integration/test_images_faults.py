@@ -249,6 +249,9 @@ def test_sigkill_mid_pull_then_restart_and_finish(berthd_factory, plain_registry
         stored = [x for x in layers if os.path.exists(blob_path(d, x["digest"]))]
         partial = [x for x in layers if x not in stored and os.path.exists(ingest_path(d, x["digest"]))
                    and os.path.getsize(ingest_path(d, x["digest"])) > 0]
+        # An ingest killed after its last byte but before its commit needs no
+        # request at all after the restart: it is verified and committed.
+        complete = [x for x in partial if os.path.getsize(ingest_path(d, x["digest"])) == x["size"]]
         print("killed while %s; stored blobs: %d, partial ingests: %d; temp names: %r" % (
             when, len(stored), len(partial), temp_leftovers(d, ingest=False)))
         proxy.clear_faults()
@@ -286,6 +289,8 @@ def test_sigkill_mid_pull_then_restart_and_finish(berthd_factory, plain_registry
         # ... and the interrupted ones continue where they stopped.
         for x in partial:
             s = [q for q in blob_after if q["path"].endswith(x["digest"])]
+            if x in complete and not s:
+                continue
             assert s and re.match(r"bytes=[1-9]\d*-$", s[0]["range"] or ""), \
                 "the interrupted blob %s was not resumed with a Range request:\n%s" % (
                     x["digest"], _fmt(s))

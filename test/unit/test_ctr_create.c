@@ -13,7 +13,7 @@
 
 #include "api/json_ctr.h"
 
-static const struct api_ctr_defaults v1 = {NULL, false, 4};
+static const struct api_ctr_defaults v1 = {NULL, 4};
 
 static int parse(const char *json, const struct api_ctr_defaults *d, struct api_ctr_create *ret,
                  char **ret_msg)
@@ -83,7 +83,7 @@ static void test_minimal_request_gets_dockerd_shape(void **state)
         hc, "{\"Binds\":null,\"ContainerIDFile\":\"\",\"LogConfig\":{\"Type\":\"json-file\","
             "\"Config\":{}},\"NetworkMode\":\"default\",\"PortBindings\":null,\"RestartPolicy\":"
             "{\"Name\":\"\",\"MaximumRetryCount\":0},\"AutoRemove\":false,\"VolumeDriver\":\"\","
-            "\"VolumesFrom\":null,\"CapAdd\":null,\"CapDrop\":null,\"CgroupnsMode\":\"host\","
+            "\"VolumesFrom\":null,\"CapAdd\":null,\"CapDrop\":null,\"CgroupnsMode\":\"private\","
             "\"Dns\":null,\"DnsOptions\":null,\"DnsSearch\":null,\"ExtraHosts\":null,"
             "\"GroupAdd\":null,\"IpcMode\":\"private\",\"Cgroup\":\"\",\"Links\":null,"
             "\"OomScoreAdj\":0,\"PidMode\":\"\",\"Privileged\":false,\"PublishAllPorts\":false,"
@@ -148,7 +148,7 @@ static void test_cli_values_echoed(void **state)
 
 static void test_cgroupns_follows_cgroup_version(void **state)
 {
-    const struct api_ctr_defaults v2 = {"none", true, 0};
+    const struct api_ctr_defaults v2 = {"none", 0};
     struct api_ctr_create c;
     char *msg;
 
