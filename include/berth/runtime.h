@@ -23,6 +23,12 @@ struct bt_rt_proc {
  * `unable to find user bob: no matching entries in passwd file`. On failure no
  * process is left behind. The fds in *ret belong to the caller, and so does
  * reaping ret->pid (waitpid). */
+/* The memory of the caller's argv strings (argv[0] to the end of the last
+ * one): with --init, PID 1 is the monitor's copy and rewrites it to read
+ * "berth-init -- CMD" in ps, instead of the monitor's command line with its
+ * host path. Optional; call before bt_rt_create. */
+void bt_rt_set_title_area(char *start, size_t len);
+
 int bt_rt_create(const struct bt_rt_spec *s, struct bt_rt_proc *ret, int *ret_exit_code,
                  struct bt_err **err);
 

@@ -188,6 +188,8 @@ int main(int argc, char **argv)
     }
     ignore_signals();
     umask(0022);
+    /* argv's strings lie end to end: an --init PID 1 retitles itself there. */
+    bt_rt_set_title_area(argv[0], (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]));
     /* Orphans of the runtime's setup (an intermediate that exits before the
      * init) come back to us rather than to the host's init. */
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -7,11 +7,42 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "berth/runtime.h"
 #include "rt-internal.h"
+
+static char *title_start;
+static size_t title_len;
+
+void bt_rt_set_title_area(char *start, size_t len)
+{
+    title_start = start;
+    title_len = len;
+}
+
+/* "berth-init\0--\0arg0\0arg1..." as far as it fits, zeros after. */
+static void set_title(char *const *argv)
+{
+    static const char head[] = "berth-init\0--";
+    size_t off;
+
+    if (!title_start || title_len < sizeof(head))
+        return;
+    memset(title_start, 0, title_len);
+    memcpy(title_start, head, sizeof(head));
+    off = sizeof(head);
+    for (size_t i = 0; argv && argv[i]; i++) {
+        size_t n = strlen(argv[i]) + 1;
+        if (off + n > title_len - 1)
+            break;
+        memcpy(title_start + off, argv[i], n);
+        off += n;
+    }
+}
 
 static _Noreturn void init_loop(pid_t cmd, const sigset_t *all)
 {
@@ -65,5 +96,6 @@ int rt__init_fork(struct rt_child *c, struct bt_err **err)
     /* Our copies of the error pipe and socket would hide the command's exec
      * from the monitor (it waits for their EOF). */
     (void)close_range(3, ~0U, 0);
+    set_title(c->s->argv);
     init_loop(pid, &all);
 }

@@ -303,8 +303,13 @@ def test_sysctls(cd):
 
 def test_init_is_pid1_and_reaps(cd):
     script = ("(sleep 0.2 &); sleep 1; echo cmd=$$; "
-              "ps -o pid,stat,comm | tail -n +2")
+              "ps -o pid,stat,comm | tail -n +2; echo; tr '\\0' ' ' < /proc/1/cmdline")
     out = run_ok(cd, "--init", "busybox", "sh", "-c", script)
+    out, title = out.split("\n\n")
+    # PID 1 shows as Docker's docker-init does, not as the host's monitor.
+    # (Arguments that do not fit in the monitor's own argv space are left out.)
+    assert title.split()[:4] == ["berth-init", "--", "sh", "-c"], title
+    assert "/" not in title, title
     lines = out.splitlines()
     assert lines[0] == "cmd=2", out
     procs = {int(l.split()[0]): l.split() for l in lines[1:]}
