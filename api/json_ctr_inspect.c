@@ -2,12 +2,15 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/json_ctr.h"
+#include "api/json_images.h"
 #include "api/json_system.h"
 #include "berth/container.h"
 #include "berth/daemon.h"
+#include "berth/storage.h"
 #include "berth/sysinfo.h"
 
 static void add_time(cJSON *o, const char *key, int64_t nano)
@@ -58,12 +61,30 @@ static const char *driver_name(const struct bt_daemon *d)
     return d->driver ? api_storage_driver_name(d, &none) : "";
 }
 
-static cJSON *json_graph_driver(const struct bt_daemon *d)
+/* overlay2's four directories, as dockerd shows them; vfs has none. */
+static cJSON *json_graph_driver(struct bt_daemon *d, const struct bt_ctr *c)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = cJSON_CreateObject(), *data;
+    char *lower = NULL, *path = NULL;
 
-    /* TODO(storage): LowerDir/MergedDir/UpperDir/WorkDir once the core exposes them. */
-    cJSON_AddNullToObject(o, "Data");
+    if (!d->driver || strcmp(stor_driver_name(d->driver), "overlay") != 0 ||
+        !(data = cJSON_AddObjectToObject(o, "Data"))) {
+        cJSON_AddNullToObject(o, "Data");
+        cJSON_AddStringToObject(o, "Name", driver_name(d));
+        return o;
+    }
+    if (c->top_chain[0] && (lower = api_layer_lower_dirs(d, c->top_chain, true)))
+        cJSON_AddStringToObject(data, "LowerDir", lower);
+    free(lower);
+#define CTR_DIR(key, leaf)                                                                          \
+    if (asprintf(&path, "%s/containers/%s/%s", d->cfg.data_root, c->id, leaf) >= 0) {            \
+        cJSON_AddStringToObject(data, key, path);                                                 \
+        free(path);                                                                               \
+    }
+    CTR_DIR("MergedDir", "rootfs")
+    CTR_DIR("UpperDir", "rw/upper")
+    CTR_DIR("WorkDir", "rw/work")
+#undef CTR_DIR
     cJSON_AddStringToObject(o, "Name", driver_name(d));
     return o;
 }
@@ -128,7 +149,7 @@ cJSON *api_json_ctr_inspect(struct bt_daemon *d, const struct bt_ctr *c, bool wi
     cJSON_AddStringToObject(o, "AppArmorProfile", "");
     cJSON_AddItemToObject(o, "ExecIDs", strv_json(c->exec_ids));
     cJSON_AddItemToObject(o, "HostConfig", dup_or_null(c->host_config));
-    cJSON_AddItemToObject(o, "GraphDriver", json_graph_driver(d));
+    cJSON_AddItemToObject(o, "GraphDriver", json_graph_driver(d, c));
     if (with_size) { /* filled by api_json_ctr_set_sizes */
         cJSON_AddNumberToObject(o, "SizeRw", 0);
         cJSON_AddNumberToObject(o, "SizeRootFs", 0);

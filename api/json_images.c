@@ -97,8 +97,7 @@ static void copy_str(cJSON *dst, const char *key, const cJSON *src, const char *
     cJSON_AddStringToObject(dst, key, cJSON_IsString(v) ? v->valuestring : "");
 }
 
-/* The lower layers' diff dirs, top first, joined by ':' as overlay2 shows them. */
-static char *lower_dirs(struct bt_daemon *d, const char *top)
+char *api_layer_lower_dirs(struct bt_daemon *d, const char *top, bool with_top)
 {
     struct stor_layer_info info;
     struct bt_buf b;
@@ -107,7 +106,10 @@ static char *lower_dirs(struct bt_daemon *d, const char *top)
     bt_buf_init(&b, 0);
     if (stor_layers_get(d->layers, top, &info) < 0)
         return NULL;
-    memcpy(chain, info.parent, sizeof(chain));
+    if (with_top)
+        snprintf(chain, sizeof(chain), "%s", top);
+    else
+        memcpy(chain, info.parent, sizeof(chain));
     while (chain[0] && stor_layers_get(d->layers, chain, &info) == 0) {
         char *path = NULL;
         if (stor_layers_diff_path(d->layers, chain, &path, NULL) == 0)
@@ -125,7 +127,7 @@ static void add_graph_driver(cJSON *o, struct bt_daemon *d, const struct stor_im
 
     data = cJSON_AddObjectToObject(g, "Data");
     if (img->top_chain[0] && stor_layers_diff_path(d->layers, img->top_chain, &path, NULL) == 0) {
-        lower = lower_dirs(d, img->top_chain);
+        lower = api_layer_lower_dirs(d, img->top_chain, false);
         if (lower)
             cJSON_AddStringToObject(data, "LowerDir", lower);
         free(lower);

@@ -35,3 +35,21 @@ def test_layers_survive_restart_and_forced_rmi(cd):
     out = ch.ok(cd, "image", "prune", "-a", "-f")
     assert image_id in out
     assert not os.listdir(os.path.join(cd.data_root, "containers"))
+
+
+def test_graph_driver_dirs(cd):
+    """inspect's GraphDriver names the overlay directories that really hold
+    the container's files, as dockerd's overlay2 does."""
+    from conftest import poll_until
+    cid = ch.ok(cd, "run", "-d", "busybox", "sh", "-c", "echo hi > /marker; sleep 100")
+    g = ch.inspect(cd, cid)["GraphDriver"]
+    assert g["Name"] == "overlay2", g
+    data = g["Data"]
+    assert poll_until(lambda: os.path.exists(os.path.join(data["UpperDir"], "marker")), 10), data
+    assert os.path.isdir(data["WorkDir"]), data
+    with open(os.path.join(data["MergedDir"], "etc", "berth-fixture")) as f:
+        assert f.read() == "busybox\n"
+    lowers = data["LowerDir"].split(":")
+    assert lowers and all(os.path.isdir(p) for p in lowers), data
+    assert any(os.path.exists(os.path.join(p, "bin", "busybox")) for p in lowers), data
+    ch.ok(cd, "rm", "-f", cid)
