@@ -14,6 +14,7 @@
 
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
+#include "berth/fdio.h"
 #include "berth/job.h"
 #include "berth/log.h"
 #include "berth/storage.h"
@@ -154,29 +155,20 @@ static int make_resolv(struct start_job *j, bool host_net)
     return 0;
 }
 
+/* Written in place: these files are made again at every start, before the
+ * container exists, so a temp name (which a kill -9 could leave behind)
+ * buys nothing. */
 static int write_file(const char *path, const char *text, mode_t mode, struct bt_err **err)
 {
-    _cleanup_free_ char *tmp = NULL;
-    int fd;
-    size_t len = strlen(text);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    int r;
 
-    if (asprintf(&tmp, "%s.tmp", path) < 0)
-        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
-        return bt_err_set(err, BT_EINTERNAL, errno, "create %s: %m", tmp);
-    if (write(fd, text, len) != (ssize_t)len) {
-        int e = errno ? errno : EIO;
-        close(fd);
-        unlink(tmp);
-        return bt_err_set(err, BT_EINTERNAL, e, "write %s: %s", tmp, strerror(e));
-    }
+        return bt_err_set(err, BT_EINTERNAL, errno, "create %s: %m", path);
+    r = bt_write_full(fd, text, strlen(text));
     close(fd);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return bt_err_set(err, BT_EINTERNAL, e, "rename %s: %s", tmp, strerror(e));
-    }
+    if (r < 0)
+        return bt_err_set(err, BT_EINTERNAL, -r, "write %s: %s", path, strerror(-r));
     return 0;
 }
 

@@ -20,6 +20,17 @@ WARMUP = 40
 RSS_SLACK_KB = 2048  # allocator noise; a per-container leak of 2 KiB shows as 2 MB
 
 
+def _sanitized(pid):
+    """True when the daemon runs with AddressSanitizer (its shadow memory
+    shows as a huge mapping)."""
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if hi - lo >= 1 << 40:
+                return True
+    return False
+
+
 def _rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -103,10 +114,11 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
     # Warm up: thread pool threads, allocator arenas and caches reach their
     # steady size before the baseline is taken.
     _run_cycles(d, WARMUP)
-    # The baseline is the quietest moment of a short settle: a connection or
-    # record write of the warm-up may still hold an fd for a moment.
+    # The baseline is the quietest moment of a settle: a record write of the
+    # warm-up may still hold an fd, and the registry client keeps the
+    # fixture pull's connection for 2 s of idleness.
     before = _snapshot(d)
-    for _ in range(10):
+    for _ in range(30):
         time.sleep(0.1)
         now = _snapshot(d)
         if now["daemon fds"] < before["daemon fds"]:
@@ -137,6 +149,9 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
     cgroups = [g for c in ids for g in cgroup_dirs(c)]
     assert not cgroups, "cgroups left: %s" % cgroups[:5]
     assert not procs_in_berth_cgroups(ids)
-    assert rss_after - rss_before <= RSS_SLACK_KB, report
+    # Under AddressSanitizer freed memory sits in its quarantine and RSS
+    # grows by design; there LeakSanitizer at exit is the memory check.
+    if not _sanitized(d.pid):
+        assert rss_after - rss_before <= RSS_SLACK_KB, report
     r = d.http("GET", "/v1.41/containers/json?all=1")
     assert r.status == 200 and r.json() == [], r
