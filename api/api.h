@@ -76,6 +76,12 @@ struct api_req {
     bool body_done;
     int (*on_body)(struct api_req *rq, const char *data, size_t len);
     void (*on_body_end)(struct api_req *rq);
+
+    /* A hijacked connection (api_req_hijack): the client's raw bytes, and
+     * its shutdown of the writing side (the connection stays open for
+     * output). Only while the client is there. */
+    void (*on_hijack_data)(struct api_req *rq, const char *data, size_t len);
+    void (*on_hijack_eof)(struct api_req *rq);
 };
 
 /* Parameters, query and headers (borrowed strings, NULL when absent). */
@@ -117,6 +123,21 @@ int api_stream_begin(struct api_req *rq, int status, const char *ctype);
  * producing until on_drain; 0 otherwise; -1 when the client is gone. */
 int api_stream_write(struct api_req *rq, const void *data, size_t len);
 void api_stream_end(struct api_req *rq);
+
+/* The hijack (attach, exec start): answer "101 UPGRADED" with ctype and
+ * from then on the connection is a raw pipe owned by the handler. Bytes the
+ * client sends go to on_data (including any that came with the request),
+ * its half-close to on_eof; pause reading with api_req_body_pause, learn of
+ * a vanished client through rq->on_abort, of a drained backlog through
+ * rq->on_drain. Set those before calling: input may be delivered at once.
+ * < 0 when the client is gone or a reply already began. */
+int api_req_hijack(struct api_req *rq, const char *ctype,
+                   void (*on_data)(struct api_req *rq, const char *data, size_t len),
+                   void (*on_eof)(struct api_req *rq));
+/* Raw bytes to a hijacked client, as api_stream_write returns. */
+int api_hijack_write(struct api_req *rq, const void *data, size_t len);
+/* The stream is over: flush what is queued, then close (no on_abort). */
+void api_hijack_close(struct api_req *rq);
 
 /* The status Docker uses for an error category, and the JSON body. */
 int api_err_status(const struct bt_err *e);

@@ -303,6 +303,11 @@ void api_conn_on_read(struct api_conn *c, const char *data, size_t len)
 {
     if (c->closed)
         return;
+    if (c->hijacked) {
+        if (c->rq && c->rq->on_hijack_data)
+            c->rq->on_hijack_data(c->rq, data, len);
+        return;
+    }
     if (bt_buf_append(&c->in, data, len) < 0) {
         api_conn_close(c, false);
         return;
@@ -317,6 +322,13 @@ void api_conn_on_eof(struct api_conn *c)
     if (c->closed)
         return;
     c->peer_eof = true;
+    if (c->hijacked) {
+        /* A half-close: output still flows until the handler closes. */
+        conn_update_reading(c);
+        if (c->rq && c->rq->on_hijack_eof)
+            c->rq->on_hijack_eof(c->rq);
+        return;
+    }
     switch (c->state) {
     case CONN_HANDLING:
         /* A stream with nobody reading it ends; a plain answer still goes out. */
@@ -441,4 +453,72 @@ void api__conn_request_done(struct api_conn *c, struct api_req *rq)
     if (c->limits.idle_timeout_ms)
         c->ops->timer(c, c->limits.idle_timeout_ms);
     conn_process(c);
+}
+
+int api_req_hijack(struct api_req *rq, const char *ctype,
+                   void (*on_data)(struct api_req *rq, const char *data, size_t len),
+                   void (*on_eof)(struct api_req *rq))
+{
+    struct api_conn *c = rq->conn;
+    char *head;
+
+    if (!c || c->closed || rq->replied || c->rq != rq)
+        return -1;
+    if (asprintf(&head,
+                 "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\n"
+                 "Upgrade: tcp\r\n\r\n",
+                 ctype) < 0) {
+        api_conn_close(c, false);
+        return -1;
+    }
+    rq->replied = true;
+    rq->streaming = true;
+    rq->status = 101;
+    rq->on_hijack_data = on_data;
+    rq->on_hijack_eof = on_eof;
+    c->hijacked = true;
+    c->ops->timer(c, 0);
+    api__conn_write(c, head, strlen(head));
+    /* Bytes that came after the request are the stream's first. */
+    if (c->in.len > 0 && !c->closed) {
+        struct bt_buf rest = c->in;
+        bt_buf_init(&c->in, API_INPUT_MAX + 128 * 1024);
+        if (on_data)
+            on_data(rq, rest.p, rest.len);
+        bt_buf_done(&rest);
+    }
+    if (!c->closed && c->peer_eof && on_eof)
+        on_eof(rq);
+    if (!c->closed)
+        conn_update_reading(c);
+    return c->closed ? -1 : 0;
+}
+
+int api_hijack_write(struct api_req *rq, const void *data, size_t len)
+{
+    struct api_conn *c = rq->conn;
+    char *copy;
+
+    if (!c || c->closed || !c->hijacked || rq->finished)
+        return -1;
+    if (len == 0)
+        return 0;
+    if (!(copy = malloc(len))) {
+        api_conn_close(c, false);
+        return -1;
+    }
+    memcpy(copy, data, len);
+    api__conn_write(c, copy, len);
+    if (c->closed)
+        return -1;
+    return c->write_queued > API_STREAM_HIGH_MARK ? 1 : 0;
+}
+
+void api_hijack_close(struct api_req *rq)
+{
+    struct api_conn *c = rq->conn;
+
+    rq->finished = true;
+    if (c && !c->closed)
+        api_conn_close(c, true);
 }

@@ -59,6 +59,7 @@ struct api_conn {
     bool stream_dispatch;   /* headers of a streamed-body request are in: dispatch it */
     bool body_paused;       /* the handler asked us to stop reading the body */
     bool body_discard;      /* the handler refused the rest of the body */
+    bool hijacked;          /* no more HTTP: raw bytes to and from rq's handler */
     struct api_pair *extra_headers; /* for the next response */
     size_t n_extra_headers;
     uint64_t next_req_id;

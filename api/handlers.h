@@ -28,6 +28,7 @@ int h_ctr_stop(struct api_req *rq, struct bt_err **err);
 int h_ctr_restart(struct api_req *rq, struct bt_err **err);
 int h_ctr_kill(struct api_req *rq, struct bt_err **err);
 int h_ctr_wait(struct api_req *rq, struct bt_err **err);
+int h_ctr_attach(struct api_req *rq, struct bt_err **err);
 int h_ctr_delete(struct api_req *rq, struct bt_err **err);
 int h_ctr_rename(struct api_req *rq, struct bt_err **err);
 int h_ctr_pause(struct api_req *rq, struct bt_err **err);

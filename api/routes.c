@@ -33,6 +33,7 @@ const struct api_route api_routes[] = {
     {"POST", "/containers/{id}/restart", h_ctr_restart, 0},
     {"POST", "/containers/{id}/kill", h_ctr_kill, 0},
     {"POST", "/containers/{id}/wait", h_ctr_wait, 0},
+    {"POST", "/containers/{id}/attach", h_ctr_attach, 0},
     {"POST", "/containers/{id}/rename", h_ctr_rename, 0},
     {"POST", "/containers/{id}/pause", h_ctr_pause, 0},
     {"POST", "/containers/{id}/unpause", h_ctr_unpause, 0},

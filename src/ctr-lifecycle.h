@@ -52,6 +52,7 @@ struct bt_ctr_rt {
     bool want_remove;            /* remove once the process is gone (rm -f, --rm) */
     bool remove_volumes;
     bool busy_pool;              /* a pool job holds the record */
+    struct bt_ctr_attach *attaches; /* attach sessions waiting for a start */
 };
 
 /* The record's bookkeeping, made on first use; NULL on ENOMEM. */
@@ -72,6 +73,15 @@ int ctr_monitor_spawn(struct bt_daemon *d, struct bt_ctr *c, const char *run_dir
                       ctr_report_fn report, struct bt_err **err);
 /* Reconnect to the monitor of a container found running at start-up. */
 int ctr_monitor_attach(struct bt_daemon *d, struct bt_ctr *c, const char *run_dir);
+/* Connect p (initialised) to the control socket of the monitor of run_dir,
+ * whatever the path's length; cb as uv_pipe_connect's. */
+int ctr_monitor_sock_connect(const char *run_dir, uv_connect_t *req, uv_pipe_t *p,
+                             uv_connect_cb cb);
+/* Attach sessions (ctr_attach.c): is one waiting for the start; the start
+ * reported ok (connect them); the record goes away (end them). */
+bool ctr_attach_pending(const struct bt_ctr *c);
+void ctr_attach_started(struct bt_ctr *c);
+void ctr_attach_end_pending(struct bt_ctr *c);
 /* Ask the monitor to signal the container's init. */
 int ctr_monitor_signal(struct bt_ctr *c, int sig, struct bt_err **err);
 /* Forget the session (shutdown with live-restore): close handles, keep the

@@ -256,43 +256,51 @@ static void ctl_on_connect(uv_connect_t *req, int status)
     m->connected = true;
 }
 
-static void mon_connect(struct ctr_monitor *m)
+int ctr_monitor_sock_connect(const char *run_dir, uv_connect_t *req, uv_pipe_t *p,
+                             uv_connect_cb cb)
 {
     _cleanup_free_ char *path = NULL;
     struct sockaddr_un sa;
     int dir_fd = -1;
 
-    if (!m->c || m->finished)
-        return;
-    mon_close(m, (uv_handle_t *)&m->ctl, &m->ctl_open);
-    if (asprintf(&path, "%s/%s", m->run_dir, BT_RT_CTL_SOCK) < 0)
-        goto fail;
+    if (asprintf(&path, "%s/%s", run_dir, BT_RT_CTL_SOCK) < 0)
+        return -ENOMEM;
     /* A socket path does not fit in sun_path under a long exec root (libuv
      * would cut it short and connect to nothing): reach it through an fd of
      * the run directory instead. libuv connects before uv_pipe_connect
      * returns, so the fd is closed right after. */
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        dir_fd = open(m->run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        dir_fd = open(run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         free(path);
         path = NULL;
-        if (dir_fd < 0 || asprintf(&path, "/proc/self/fd/%d/%s", dir_fd, BT_RT_CTL_SOCK) < 0)
-            goto fail;
+        if (dir_fd < 0 || asprintf(&path, "/proc/self/fd/%d/%s", dir_fd, BT_RT_CTL_SOCK) < 0) {
+            if (dir_fd >= 0)
+                close(dir_fd);
+            return -EIO;
+        }
     }
-    if (uv_pipe_init(m->d->loop, &m->ctl, 0) < 0)
-        goto fail;
+    uv_pipe_connect(req, p, path, cb);
+    if (dir_fd >= 0)
+        close(dir_fd);
+    return 0;
+}
+
+static void mon_connect(struct ctr_monitor *m)
+{
+    if (!m->c || m->finished)
+        return;
+    mon_close(m, (uv_handle_t *)&m->ctl, &m->ctl_open);
+    if (uv_pipe_init(m->d->loop, &m->ctl, 0) < 0) {
+        mon_gone(m);
+        return;
+    }
     m->ctl.data = m;
     m->ctl_open = true;
     m->handles++;
     m->clen = 0;
     m->connect_req.data = m;
-    uv_pipe_connect(&m->connect_req, &m->ctl, path, ctl_on_connect);
-    if (dir_fd >= 0)
-        close(dir_fd);
-    return;
-fail:
-    if (dir_fd >= 0)
-        close(dir_fd);
-    mon_gone(m);
+    if (ctr_monitor_sock_connect(m->run_dir, &m->connect_req, &m->ctl, ctl_on_connect) < 0)
+        mon_gone(m);
 }
 
 /* ---- the start report ------------------------------------------------------------- */

@@ -90,6 +90,7 @@ void ctr_remove_now(struct bt_daemon *d, struct bt_ctr *c)
     }
     j->d = d;
     j->c = c;
+    ctr_attach_end_pending(c);
     rt->phase = CTR_REMOVING;
     c->state.status = BT_CTR_REMOVING;
     if (c->top_chain[0]) {

@@ -329,6 +329,7 @@ static void on_report(struct bt_ctr *c, int pid, int exit_code, const char *msg)
     c->has_been_started = true;
     bt_ctr_persist(d, c);
     ctr_event(d, c, "start", NULL, NULL);
+    ctr_attach_started(c);
     ctr_cbs_run(&rt->start_cbs, c, NULL);
 }
 
@@ -420,6 +421,7 @@ int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **er
         start_job_free(j);
         return r;
     }
+    j->plan.spec.attach_wait = ctr_attach_pending(c);
     rt->phase = CTR_STARTING;
     rt->busy_pool = true;
     rt->stopping = false;

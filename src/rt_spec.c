@@ -144,6 +144,7 @@ static bool spec_to_json(cJSON *o, const struct bt_rt_spec *s)
            add_num(o, "log_max_file", s->log_max_file) &&
            add_bool(o, "log_compress", s->log_compress) && add_bool(o, "tty", s->tty) &&
            add_bool(o, "open_stdin", s->open_stdin) && add_bool(o, "stdin_once", s->stdin_once) &&
+           add_bool(o, "attach_wait", s->attach_wait) &&
            add_num(o, "tty_rows", s->tty_rows) && add_num(o, "tty_cols", s->tty_cols) &&
            add_str(o, "rootfs", s->rootfs) && add_bool(o, "readonly_rootfs", s->readonly_rootfs) &&
            add_str(o, "netns", netns_names[s->netns]) && add_str(o, "netns_path", s->netns_path) &&
@@ -412,6 +413,7 @@ static int spec_from_json(const cJSON *o, struct bt_rt_spec *s, struct bt_err **
         get_bool(o, "tty", &s->tty, err) < 0 ||
         get_bool(o, "open_stdin", &s->open_stdin, err) < 0 ||
         get_bool(o, "stdin_once", &s->stdin_once, err) < 0 ||
+        get_bool(o, "attach_wait", &s->attach_wait, err) < 0 ||
         GET_INT(o, "tty_rows", 0, USHRT_MAX, s->tty_rows) < 0 ||
         GET_INT(o, "tty_cols", 0, USHRT_MAX, s->tty_cols) < 0 ||
         get_str(o, "rootfs", &s->rootfs, err) < 0 ||

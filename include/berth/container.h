@@ -183,6 +183,30 @@ struct bt_ctr_waiter;
 /* exit_code is the code of the exit that satisfied the wait; err is set when
  * the wait ended otherwise (daemon shutdown). */
 typedef void (*bt_ctr_wait_fn)(void *arg, int exit_code, const struct bt_err *err);
+/* Attach (ctr_attach.c): a client's session on the container's stdio. A
+ * session made before a start waits for it (the output from its first
+ * byte is kept for it). output gets the bytes for the client (multiplexed
+ * frames without a tty, raw with one) and returns 1 to pause until
+ * bt_ctr_attach_output_resume; end runs once when the stream is over (the
+ * container's output ended, the record went away). The caller frees the
+ * session with bt_ctr_attach_free (after end, or when its client left:
+ * a detach, the container runs on); no callback runs after that. */
+struct bt_ctr_attach;
+struct bt_ctr_attach_ops {
+    int (*output)(void *arg, const char *data, size_t len);
+    void (*input_resume)(void *arg); /* the client may send stdin again */
+    void (*end)(void *arg);
+};
+int bt_ctr_attach(struct bt_daemon *d, struct bt_ctr *c, bool in, bool out, bool err,
+                  const struct bt_ctr_attach_ops *ops, void *arg, struct bt_ctr_attach **ret,
+                  struct bt_err **e);
+/* The client's stdin bytes; 1: pause reading until ops->input_resume. */
+int bt_ctr_attach_input(struct bt_ctr_attach *a, const char *data, size_t len);
+/* The client closed its stdin (CloseWrite). */
+void bt_ctr_attach_input_eof(struct bt_ctr_attach *a);
+void bt_ctr_attach_output_resume(struct bt_ctr_attach *a);
+void bt_ctr_attach_free(struct bt_ctr_attach *a);
+
 /* Wait for a condition; done may run before this returns (not-running on a
  * stopped container). *ret (may be NULL) lets the caller cancel. */
 int bt_ctr_wait(struct bt_daemon *d, struct bt_ctr *c, enum bt_ctr_wait_cond cond,

@@ -66,6 +66,8 @@ struct bt_rt_spec {
     int log_max_file;
     bool log_compress;
     bool tty, open_stdin, stdin_once;
+    bool attach_wait;      /* an attach client is on its way: hold the output
+                            * (unread in its pipes) until it comes, 10 s at most */
     unsigned short tty_rows, tty_cols; /* initial window size, 0 = unset */
 
     /* The root filesystem, already mounted by the daemon on the host. */
@@ -141,6 +143,17 @@ void bt_rt_spec_done(struct bt_rt_spec *s);
  *                      client, when the init has been reaped and the exit file is
  *                      written; the monitor then closes the socket and exits.
  * A client that connects after that point finds no socket: it reads the exit
- * file. The I/O issue adds attach and resize requests here. */
+ * file.
+ *   "attach <stdin 0|1> <stdout 0|1> <stderr 0|1>\n" -> "ok\n" | "err <message>\n"
+ *   After "ok" the connection is an attach stream and speaks no more lines.
+ *   Down: every read of the chosen streams as it happens, in Docker's
+ *   multiplexed frames ([1|2][0 0 0][uint32 BE length] + at most 32 KiB)
+ *   without a tty, raw bytes with one (stderr is merged there). Up, with
+ *   stdin 1 and open_stdin: raw bytes for the container's stdin; the
+ *   client's shutdown(SHUT_WR) closes the container's stdin when stdin_once
+ *   (never with a tty). Once the container has exited and all output was
+ *   queued and sent (or 5 s passed), the monitor closes the connection: that
+ *   close is the end of the stream (no "exit" line on it). A client more than
+ *   8 MiB behind is dropped; the monitor never waits for one. */
 
 #endif

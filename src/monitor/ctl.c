@@ -89,6 +89,7 @@ static bool client_flush(struct mon_client *c)
     }
     free(c->out);
     c->out = NULL;
+    c->out_cap = 0;
     return true;
 }
 
@@ -96,13 +97,24 @@ void mon_client_send(struct mon_client *c, const char *s, size_t n)
 {
     if (c->dead)
         return;
-    if (c->out_len + n > CTL_OUT_MAX) {
+    size_t max = c->type == MON_CLIENT_ATTACH ? MON_ATTACH_OUT_MAX : CTL_OUT_MAX;
+    if (c->out_len + n > max) {
         client_drop(c);
         return;
     }
-    if (!c->out && !(c->out = malloc(CTL_OUT_MAX))) {
-        client_drop(c);
-        return;
+    if (c->out_len + n > c->out_cap) {
+        /* Grows only while a client is behind; a caught-up client frees it. */
+        size_t cap = c->out_cap ? c->out_cap : CTL_OUT_MAX;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        cap = cap < max ? cap : max;
+        char *o = realloc(c->out, cap);
+        if (!o) {
+            client_drop(c);
+            return;
+        }
+        c->out = o;
+        c->out_cap = cap;
     }
     memcpy(c->out + c->out_len, s, n);
     c->out_len += n;
@@ -149,6 +161,8 @@ static void handle_line(struct mon *m, struct mon_client *c, char *line)
         handle_signal(m, c, line + 7);
     else if (strcmp(line, "state") == 0 && m->exited)
         reply(c, "exited %d 0 %lld\n", m->exit_code, (long long)m->finished_ns);
+    else if (strncmp(line, "attach ", 7) == 0)
+        mon_attach_begin(m, c, line + 7);
     else if (strcmp(line, "state") == 0)
         reply(c, "running %d\n", (int)m->pid);
     else
@@ -159,6 +173,10 @@ void mon_ctl_on_readable(struct mon *m, struct mon_client *c)
 {
     char buf[512];
 
+    if (c->type == MON_CLIENT_ATTACH) {
+        mon_attach_on_readable(m, c);
+        return;
+    }
     if (!c->in && !(c->in = malloc(CTL_LINE_MAX))) {
         client_drop(c);
         return;
@@ -182,6 +200,12 @@ void mon_ctl_on_readable(struct mon *m, struct mon_client *c)
         c->in[c->in_len] = '\0';
         c->in_len = 0;
         handle_line(m, c, c->in);
+        if (c->type == MON_CLIENT_ATTACH) {
+            /* What followed the attach line is already stdin. */
+            if (i + 1 < n)
+                mon_attach_input(m, c, buf + i + 1, (size_t)(n - i - 1));
+            return;
+        }
     }
 }
 

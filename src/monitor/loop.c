@@ -21,7 +21,7 @@
 /* Static: pages turn resident only as far as reads fill them. */
 static char read_buf[READ_SIZE];
 
-enum { FIX_SIG, FIX_LISTEN, FIX_OUT, FIX_ERR, FIX_N };
+enum { FIX_SIG, FIX_LISTEN, FIX_OUT, FIX_ERR, FIX_IN, FIX_N };
 
 static void on_child(struct mon *m)
 {
@@ -55,14 +55,22 @@ static void stream_end(struct mon *m, struct mon_stream *st)
 static void on_output(struct mon *m, struct mon_stream *st)
 {
     ssize_t n = read(st->fd, read_buf, sizeof(read_buf));
-    if (n > 0)
+    if (n > 0) {
         mon_log_feed(&m->log, st, read_buf, (size_t)n);
+        mon_attach_output(m, st, read_buf, (size_t)n);
+    }
     else if (n == 0 || (errno != EINTR && errno != EAGAIN))
         stream_end(m, st); /* EOF; a pty master says EIO once the slave is gone */
 }
 
-static int poll_timeout(const struct mon *m)
+static int poll_timeout(struct mon *m)
 {
+    if (m->hold_until && mon_now_ns(CLOCK_MONOTONIC) >= m->hold_until)
+        mon_attach_hold_end(m); /* nobody came: log as usual */
+    if (m->hold_until) {
+        int64_t left = m->hold_until - mon_now_ns(CLOCK_MONOTONIC);
+        return (int)((left + 999999) / 1000000);
+    }
     if (!m->exited)
         return -1;
     int64_t left = m->drain_until - mon_now_ns(CLOCK_MONOTONIC);
@@ -71,7 +79,7 @@ static int poll_timeout(const struct mon *m)
 
 static bool done(const struct mon *m)
 {
-    if (!m->exited)
+    if (!m->exited || m->hold_until)
         return false;
     return (m->out.fd < 0 && m->err.fd < 0) || mon_now_ns(CLOCK_MONOTONIC) >= m->drain_until;
 }
@@ -84,13 +92,20 @@ static void dispatch(struct mon *m, const struct pollfd *p)
         on_output(m, &m->out);
     if (p[FIX_ERR].revents && m->err.fd >= 0)
         on_output(m, &m->err);
+    if (p[FIX_IN].revents)
+        mon_attach_stdin_flush(m);
     /* Clients were numbered when the set was built; accept only after them. */
     for (size_t i = 0; i < m->n_clients; i++) {
         struct mon_client *c = m->clients[i];
         short ev = p[FIX_N + i].revents;
         if (!c->dead && (ev & POLLOUT))
             mon_ctl_on_writable(m, c);
-        if (!c->dead && (ev & (POLLIN | POLLHUP | POLLERR)))
+        if (!c->dead && c->rd_eof && (ev & (POLLHUP | POLLERR))) {
+            (void)close(c->fd); /* an attach client gone both ways */
+            c->fd = -1;
+            c->dead = true;
+        }
+        if (!c->dead && !c->rd_eof && (ev & (POLLIN | POLLHUP | POLLERR)))
             mon_ctl_on_readable(m, c);
     }
     mon_ctl_reap_dead(m);
@@ -107,6 +122,8 @@ int mon_loop_run(struct mon *m)
         (void)fcntl(m->out.fd, F_SETFL, fcntl(m->out.fd, F_GETFL) | O_NONBLOCK);
     if (m->err.fd >= 0)
         (void)fcntl(m->err.fd, F_SETFL, fcntl(m->err.fd, F_GETFL) | O_NONBLOCK);
+    if (m->stdin_fd >= 0) /* attach stdin never blocks the loop */
+        (void)fcntl(m->stdin_fd, F_SETFL, fcntl(m->stdin_fd, F_GETFL) | O_NONBLOCK);
     on_child(m); /* the init may have died before SIGCHLD was blocked */
     while (!done(m)) {
         size_t n = FIX_N + m->n_clients;
@@ -121,14 +138,19 @@ int mon_loop_run(struct mon *m)
         }
         p[FIX_SIG] = (struct pollfd){.fd = m->sig_fd, .events = POLLIN};
         p[FIX_LISTEN] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
-        p[FIX_OUT] = (struct pollfd){.fd = m->out.fd, .events = POLLIN};
-        p[FIX_ERR] = (struct pollfd){.fd = m->err.fd, .events = POLLIN};
+        int timeout = poll_timeout(m);
+        /* Held output stays in the pipes (a negative fd is skipped). */
+        p[FIX_OUT] = (struct pollfd){.fd = m->hold_until ? -1 : m->out.fd, .events = POLLIN};
+        p[FIX_ERR] = (struct pollfd){.fd = m->hold_until ? -1 : m->err.fd, .events = POLLIN};
+        p[FIX_IN] = (struct pollfd){.fd = m->in_len ? m->stdin_fd : -1, .events = POLLOUT};
         for (size_t i = 0; i < m->n_clients; i++) {
             const struct mon_client *c = m->clients[i];
-            p[FIX_N + i] = (struct pollfd){.fd = c->fd,
-                                           .events = (short)(POLLIN | (c->out_len ? POLLOUT : 0))};
+            /* A stdin client waits while its last bytes are not written. */
+            bool rd = !c->rd_eof && !(c->a_stdin && m->in_len);
+            p[FIX_N + i] = (struct pollfd){
+                .fd = c->fd, .events = (short)((rd ? POLLIN : 0) | (c->out_len ? POLLOUT : 0))};
         }
-        int r = poll(p, n, poll_timeout(m));
+        int r = poll(p, n, timeout);
         if (r < 0 && errno != EINTR) {
             fprintf(stderr, "berth-monitor: poll: %s\n", strerror(errno));
             free(p);

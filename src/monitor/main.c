@@ -20,6 +20,8 @@
 #include "monitor.h"
 
 #define SPEC_MAX (4 * 1024 * 1024)
+/* How long output waits for an announced attach client (spec attach_wait). */
+#define ATTACH_HOLD_NS (10 * 1000000000LL)
 
 static void on_signal_ignored(int sig)
 {
@@ -131,7 +133,11 @@ static int start(struct mon *m, struct bt_err **err, int *ret_code)
         bt_rt_spec_done(&s);
         return -1;
     }
+    m->tty = s.tty;
+    m->stdin_once = s.stdin_once;
     int r = bt_rt_create(&s, &proc, ret_code, err);
+    if (r == 0 && s.attach_wait)
+        m->hold_until = mon_now_ns(CLOCK_MONOTONIC) + ATTACH_HOLD_NS;
     m->out.name = "stdout";
     m->err.name = "stderr";
     /* The spec is done with: its strings are the bulk of our heap. */
@@ -158,6 +164,8 @@ static void finish(struct mon *m)
     _cleanup_err_ struct bt_err *err = NULL;
 
     mon_log_close(&m->log);
+    mon_attach_flush_all(m);
+    free(m->in_buf);
     if (m->stdin_fd >= 0)
         (void)close(m->stdin_fd);
     snprintf(line, sizeof(line), "%d 0 %lld\n", m->exit_code, (long long)m->finished_ns);
@@ -167,7 +175,8 @@ static void finish(struct mon *m)
     char push[112];
     int n = snprintf(push, sizeof(push), "exit %s", line);
     for (size_t i = 0; i < m->n_clients; i++)
-        mon_client_send(m->clients[i], push, (size_t)n);
+        if (m->clients[i]->type == MON_CLIENT_CTL) /* an attach stream just ends */
+            mon_client_send(m->clients[i], push, (size_t)n);
     mon_ctl_close(m);
 }
 

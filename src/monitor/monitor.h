@@ -52,10 +52,11 @@ void mon__log_wait_gzip(struct mon_log *lg);
 /* A child exited: true when it was the gzip child (the log forgets it). */
 bool mon_log_reaped(struct mon_log *lg, pid_t pid);
 
-/* Control socket clients. The type says what the connection speaks; attach
- * streams join as further types. */
+/* Control socket clients. The type says what the connection speaks: request
+ * lines, or (after "attach") the container's output down and stdin up. */
 enum mon_client_type {
     MON_CLIENT_CTL,
+    MON_CLIENT_ATTACH,
     MON_CLIENT_TYPE_MAX,
 };
 
@@ -66,6 +67,9 @@ struct mon_client {
     size_t in_len;
     char *out; /* reply bytes the client has not read yet, capped */
     size_t out_len;
+    size_t out_cap; /* attach clients: out grows up to MON_ATTACH_OUT_MAX */
+    bool a_stdin, a_stdout, a_stderr; /* what an attach client asked for */
+    bool rd_eof;                      /* an attach client shut its writing side */
     bool dead; /* dropped: freed by the loop after this pass */
 };
 
@@ -83,7 +87,33 @@ struct mon {
     int exit_code;
     int64_t finished_ns; /* CLOCK_REALTIME when it was reaped */
     int64_t drain_until; /* CLOCK_MONOTONIC ns: stop waiting for EOF */
+
+    /* Attach. With spec attach_wait the output pipes are not read until the
+     * first attach client arrives (or hold_until passes): output made before
+     * it connects waits in the pipes, so none is lost to it. */
+    bool tty, stdin_once;
+    int64_t hold_until; /* CLOCK_MONOTONIC ns; 0: not holding */
+    char *in_buf;       /* stdin bytes from an attach client not yet written */
+    size_t in_len;
+    bool stdin_close;   /* close stdin_fd once in_buf is written */
 };
+
+#define MON_ATTACH_OUT_MAX (8 * 1024 * 1024)
+
+/* attach.c */
+/* "attach <stdin> <stdout> <stderr>": turn c into an attach client. */
+void mon_attach_begin(struct mon *m, struct mon_client *c, const char *args);
+/* Bytes (or EOF, n == 0) an attach client sent: the container's stdin. */
+void mon_attach_input(struct mon *m, struct mon_client *c, const char *p, size_t n);
+void mon_attach_on_readable(struct mon *m, struct mon_client *c);
+/* One read of stream st (m->out or m->err) to every attach client wanting it. */
+void mon_attach_output(struct mon *m, const struct mon_stream *st, const char *p, size_t n);
+/* Write pending stdin (stdin_fd is writable). */
+void mon_attach_stdin_flush(struct mon *m);
+/* Stop holding the output pipes. */
+void mon_attach_hold_end(struct mon *m);
+/* At exit: give attach clients up to a bound to take what is queued. */
+void mon_attach_flush_all(struct mon *m);
 
 /* ctl.c */
 int mon_ctl_listen(struct mon *m, struct bt_err **err);

@@ -1,0 +1,112 @@
+/* POST /containers/{id}/attach: the hijacked stream (engine-api.md §5).
+ * The connection becomes a raw pipe between the client and an attach
+ * session of the core; this file only maps one onto the other. */
+#include <config.h>
+
+#include <stdlib.h>
+
+#include "api/handlers.h"
+#include "berth/container.h"
+#include "berth/daemon.h"
+
+struct attach_ctx {
+    struct api_req *rq;
+    struct bt_ctr_attach *a;
+};
+
+static void ctx_free(struct attach_ctx *x)
+{
+    bt_ctr_attach_free(x->a);
+    x->rq->ctx = NULL;
+    x->rq->on_abort = NULL;
+    x->rq->on_drain = NULL;
+    x->rq->on_hijack_data = NULL;
+    x->rq->on_hijack_eof = NULL;
+    api_req_unref(x->rq);
+    free(x);
+}
+
+static int on_output(void *arg, const char *data, size_t len)
+{
+    struct attach_ctx *x = arg;
+    return api_hijack_write(x->rq, data, len) > 0 ? 1 : 0;
+}
+
+static void on_input_resume(void *arg)
+{
+    struct attach_ctx *x = arg;
+    api_req_body_pause(x->rq, false);
+}
+
+/* The container's output is over: flush and close the client's socket. */
+static void on_end(void *arg)
+{
+    struct attach_ctx *x = arg;
+    api_hijack_close(x->rq);
+    ctx_free(x);
+}
+
+static const struct bt_ctr_attach_ops attach_ops = {
+    .output = on_output,
+    .input_resume = on_input_resume,
+    .end = on_end,
+};
+
+static void on_client_data(struct api_req *rq, const char *data, size_t len)
+{
+    struct attach_ctx *x = rq->ctx;
+    if (x && bt_ctr_attach_input(x->a, data, len) > 0)
+        api_req_body_pause(rq, true);
+}
+
+static void on_client_eof(struct api_req *rq)
+{
+    struct attach_ctx *x = rq->ctx;
+    if (x)
+        bt_ctr_attach_input_eof(x->a);
+}
+
+static void on_drain(struct api_req *rq)
+{
+    struct attach_ctx *x = rq->ctx;
+    if (x)
+        bt_ctr_attach_output_resume(x->a);
+}
+
+/* The client left: a detach, the container runs on. */
+static void on_abort(struct api_req *rq)
+{
+    struct attach_ctx *x = rq->ctx;
+    if (x)
+        ctx_free(x);
+}
+
+int h_ctr_attach(struct api_req *rq, struct bt_err **err)
+{
+    struct bt_ctr *c;
+    struct attach_ctx *x;
+
+    if (bt_ctr_lookup(rq->daemon, api_req_param(rq, "id"), &c, err) < 0)
+        return -1;
+    bool tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->config, "Tty"));
+    if (!(x = calloc(1, sizeof(*x))))
+        return bt_err_set(err, BT_EINTERNAL, 0, "out of memory");
+    if (bt_ctr_attach(rq->daemon, c, api_req_query_bool(rq, "stdin", false),
+                      api_req_query_bool(rq, "stdout", false),
+                      api_req_query_bool(rq, "stderr", false), &attach_ops, x, &x->a, err) < 0) {
+        free(x);
+        return -1;
+    }
+    x->rq = api_req_ref(rq);
+    rq->ctx = x;
+    rq->on_abort = on_abort;
+    rq->on_drain = on_drain;
+    /* Docker 1.41 labels both modes raw-stream; clients go by Config.Tty. */
+    if (api_req_hijack(rq,
+                       tty ? "application/vnd.docker.raw-stream"
+                           : "application/vnd.docker.multiplexed-stream",
+                       on_client_data, on_client_eof) < 0 &&
+        rq->ctx == x)
+        ctx_free(x);
+    return 0;
+}

@@ -1,0 +1,106 @@
+"""Foreground `docker run` (issue 5): POST /containers/{id}/attach hijacks the
+connection (101 UPGRADED), the container's output reaches the client as
+multiplexed frames from its first byte, stdin goes up with a half-close as
+its EOF, and the CLI exits with the container's exit code."""
+
+import json
+import socket
+import struct
+import subprocess
+import time
+
+from ctr_helpers import api_create, ok
+
+
+def docker_run(d, *args, stdin=None, timeout=60):
+    p = subprocess.run(["docker", "run"] + list(args), env=d.docker_env(), capture_output=True,
+                       input=stdin, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_run_prints_both_streams_and_exit_code(cd):
+    rc, out, err = docker_run(cd, "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert rc == 3, (out, err)
+    assert out == b"out\n"
+    assert err == b"err\n"
+
+
+def test_last_line_without_newline_kept(cd):
+    rc, out, err = docker_run(cd, "busybox", "printf", "a\nlast")
+    assert (rc, out) == (0, b"a\nlast"), err
+
+
+def test_stdin_half_close(cd):
+    rc, out, err = docker_run(cd, "-i", "busybox", "cat", stdin=b"hello\n")
+    assert (rc, out) == (0, b"hello\n"), err
+
+
+def test_stdin_large_roundtrip(cd):
+    data = b"".join(b"%d\n" % i for i in range(50000))
+    rc, out, err = docker_run(cd, "-i", "busybox", "cat", stdin=data)
+    assert rc == 0, err
+    assert out == data
+
+
+def test_rm_leaves_nothing(cd):
+    rc, out, err = docker_run(cd, "--rm", "busybox", "echo", "hi")
+    assert (rc, out) == (0, b"hi\n"), err
+    assert ok(cd, "ps", "-aq") == ""
+
+
+def test_many_lines_in_order(cd):
+    rc, out, err = docker_run(cd, "--rm", "busybox", "seq", "1", "20000")
+    assert rc == 0, err
+    assert out == b"".join(b"%d\n" % i for i in range(1, 20001))
+
+
+def test_container_runs_on_after_client_leaves(cd):
+    p = cd.docker_popen("run", "--name", "det", "busybox", "sh", "-c", "echo up; sleep 30")
+    try:
+        assert p.stdout.readline() == b"up\n"
+    finally:
+        p.kill()
+        p.wait()
+    assert json.loads(ok(cd, "inspect", "det"))[0]["State"]["Running"]
+    ok(cd, "rm", "-f", "det")
+
+
+def read_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def test_raw_attach_101_and_frames(cd):
+    ctr = api_create(cd, ["sh", "-c", "echo out; echo err >&2"])
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(cd.sock)
+    s.sendall(b"POST /v1.41/containers/%s/attach?stdout=1&stderr=1&stream=1 HTTP/1.1\r\n"
+              b"Host: x\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+              % ctr.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101 UPGRADED\r\n"), head
+    assert b"Content-Type: application/vnd.docker.multiplexed-stream\r\n" in head
+    assert b"Upgrade: tcp\r\n" in head
+    ok(cd, "start", ctr)
+    frames = {1: b"", 2: b""}
+    while True:
+        h = read_exact(s, 8)
+        if not h:
+            break
+        assert len(h) == 8
+        kind, length = struct.unpack(">BxxxI", h)
+        assert kind in (1, 2)
+        frames[kind] += read_exact(s, length)
+    s.close()  # the daemon closed it: the stream ended with the container
+    assert frames == {1: b"out\n", 2: b"err\n"}
+    ok(cd, "rm", ctr)
