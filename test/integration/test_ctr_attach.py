@@ -104,3 +104,25 @@ def test_raw_attach_101_and_frames(cd):
     s.close()  # the daemon closed it: the stream ended with the container
     assert frames == {1: b"out\n", 2: b"err\n"}
     ok(cd, "rm", ctr)
+
+
+def test_tty_raw_stream(cd):
+    rc, out, err = docker_run(cd, "--rm", "-t", "busybox", "sh", "-c", "echo out; echo err >&2; exit 5")
+    assert rc == 5, err
+    # One pty: both streams, raw (no frame headers), with the tty's CRLF.
+    assert out == b"out\r\nerr\r\n"
+
+
+def test_tty_stdin(cd):
+    """docker run -it under a pty: keystrokes reach the shell, its exit code comes back."""
+    p = subprocess.run(["script", "-qec", "docker run --rm -it busybox sh; echo rc=$?", "/dev/null"],
+                       env=cd.docker_env(), input=b"echo tty-$((6*7)); exit 4\n", capture_output=True,
+                       timeout=60)
+    assert b"tty-42" in p.stdout, p  # executed, not just echoed
+    assert b"rc=4" in p.stdout, p
+
+
+def test_start_failure_does_not_hang(cd):
+    rc, out, err = docker_run(cd, "--rm", "busybox", "no-such-cmd", timeout=30)
+    assert rc == 127, (out, err)
+    assert b"no-such-cmd" in err
