@@ -84,8 +84,9 @@ static int teardown(void **state)
 /* Line i: "<i>\n" on stdout (odd i on stderr) at second i. */
 static void entry(char *buf, size_t len, int i)
 {
-    snprintf(buf, len, "{\"log\":\"%d\\n\",\"stream\":\"%s\",\"time\":\"2026-11-22T10:00:%02dZ\"}\n",
-             i, i % 2 ? "stderr" : "stdout", i);
+    snprintf(buf, len,
+             "{\"log\":\"%d\\n\",\"stream\":\"%s\",\"time\":\"2026-11-22T10:00:%02dZ\"}\n", i,
+             i % 2 ? "stderr" : "stdout", i);
 }
 
 static void write_lines(const char *name, int from, int to, const char *mode)
