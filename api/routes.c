@@ -28,6 +28,7 @@ const struct api_route api_routes[] = {
     {"POST", "/containers/prune", h_ctrs_prune, 0},
     {"GET", "/containers/{id}/json", h_ctr_inspect, 0},
     {"GET", "/containers/{id}/top", h_ctr_top, 0},
+    {"GET", "/containers/{id}/logs", h_ctr_logs, 0},
     {"POST", "/containers/{id}/start", h_ctr_start, 0},
     {"POST", "/containers/{id}/stop", h_ctr_stop, 0},
     {"POST", "/containers/{id}/restart", h_ctr_restart, 0},

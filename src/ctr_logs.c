@@ -1,0 +1,383 @@
+/* The json-file log reader behind GET /containers/{id}/logs: walks the
+ * rotated files oldest first, then the live one, and turns each entry into
+ * the bytes the client gets (a multiplexed frame, or raw for a TTY). It holds
+ * the file it reads open, so a rotation (rename to <log>.1) never loses its
+ * place; the files that came after it are found again by inode. */
+#include <config.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "berth/ctr_logs.h"
+#include "berth/timeparse.h"
+
+#define READ_CHUNK (64 * 1024)
+#define MAX_ROTATED 4096 /* far above any sane max-file: bounds the scan */
+
+/* ---- one line ------------------------------------------------------------------- */
+
+int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret)
+{
+    cJSON *o = cJSON_ParseWithLength(line, len);
+    const cJSON *log, *stream, *time;
+    int r = -EINVAL;
+
+    *ret = (struct bt_logline){0};
+    if (!o)
+        return -EINVAL;
+    log = cJSON_GetObjectItemCaseSensitive(o, "log");
+    stream = cJSON_GetObjectItemCaseSensitive(o, "stream");
+    time = cJSON_GetObjectItemCaseSensitive(o, "time");
+    if (!cJSON_IsString(log) || !cJSON_IsString(stream) || !cJSON_IsString(time))
+        goto out;
+    if (bt_time_parse_rfc3339(time->valuestring, &ret->time_nano) < 0)
+        goto out;
+    ret->is_stderr = strcmp(stream->valuestring, "stderr") == 0;
+    ret->log_len = strlen(log->valuestring);
+    /* Take the decoded string from the tree rather than copying it. */
+    ret->log = log->valuestring;
+    ((cJSON *)log)->valuestring = NULL;
+    r = 0;
+out:
+    cJSON_Delete(o);
+    return r;
+}
+
+void bt_logline_done(struct bt_logline *l)
+{
+    /* cJSON's default allocator is malloc (the daemon never changes it). */
+    free(l->log);
+    l->log = NULL;
+}
+
+/* ---- the reader ------------------------------------------------------------------ */
+
+struct lfile {
+    int fd;      /* plain file, or -1 */
+    gzFile gz;   /* compressed rotation, or NULL */
+    dev_t dev;
+    ino_t ino;
+};
+
+struct bt_logs_reader {
+    char *path;
+    struct bt_logs_opts o;
+    bool started;
+    struct lfile *files; /* files[0] is read now; the last is the live one */
+    size_t n_files;
+    struct bt_buf pending; /* read, not yet cut into lines */
+    long skip;             /* lines still to skip for `tail` */
+    char *rbuf;
+};
+
+int bt_logs_reader_new(const char *log_path, const struct bt_logs_opts *o,
+                       struct bt_logs_reader **ret)
+{
+    struct bt_logs_reader *r = calloc(1, sizeof(*r));
+
+    if (!r || !(r->path = strdup(log_path ? log_path : "")) || !(r->rbuf = malloc(READ_CHUNK))) {
+        bt_logs_reader_free(r);
+        return -ENOMEM;
+    }
+    r->o = *o;
+    bt_buf_init(&r->pending, 0);
+    *ret = r;
+    return 0;
+}
+
+static void lfile_close(struct lfile *f)
+{
+    if (f->gz)
+        (void)gzclose(f->gz);
+    else if (f->fd >= 0)
+        (void)close(f->fd);
+    f->gz = NULL;
+    f->fd = -1;
+}
+
+void bt_logs_reader_free(struct bt_logs_reader *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_files; i++)
+        lfile_close(&r->files[i]);
+    free(r->files);
+    bt_buf_done(&r->pending);
+    free(r->rbuf);
+    free(r->path);
+    free(r);
+}
+
+/* Open `name` (gz: through zlib). 0, or -errno (ENOENT: no such file). */
+static int lfile_open(const char *name, bool gz, struct lfile *ret)
+{
+    struct stat st;
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+
+    *ret = (struct lfile){.fd = -1};
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        (void)close(fd);
+        return -e;
+    }
+    ret->dev = st.st_dev;
+    ret->ino = st.st_ino;
+    if (gz) {
+        if (!(ret->gz = gzdopen(fd, "rb"))) {
+            (void)close(fd);
+            return -ENOMEM;
+        }
+    } else {
+        ret->fd = fd;
+    }
+    return 0;
+}
+
+static int push_file(struct bt_logs_reader *r, const struct lfile *f)
+{
+    struct lfile *n = realloc(r->files, (r->n_files + 1) * sizeof(*n));
+
+    if (!n)
+        return -ENOMEM;
+    r->files = n;
+    r->files[r->n_files++] = *f;
+    return 0;
+}
+
+/* <log>.i, plain or compressed (a rotation being compressed may briefly be
+ * either). */
+static int open_rotated(const char *path, size_t i, struct lfile *ret)
+{
+    char name[4096];
+
+    snprintf(name, sizeof(name), "%s.%zu", path, i);
+    if (lfile_open(name, false, ret) == 0)
+        return 0;
+    snprintf(name, sizeof(name), "%s.%zu.gz", path, i);
+    return lfile_open(name, true, ret);
+}
+
+static ssize_t lfile_read(struct lfile *f, char *buf, size_t len)
+{
+    if (f->gz) {
+        int n = gzread(f->gz, buf, (unsigned)len);
+        return n < 0 ? -EIO : n;
+    }
+    ssize_t n;
+    do
+        n = read(f->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+static int lfile_rewind(struct lfile *f)
+{
+    if (f->gz)
+        return gzrewind(f->gz) == 0 ? 0 : -EIO;
+    return lseek(f->fd, 0, SEEK_SET) < 0 ? -errno : 0;
+}
+
+static long count_lines(struct bt_logs_reader *r)
+{
+    long n = 0;
+
+    for (size_t i = 0; i < r->n_files; i++) {
+        ssize_t got;
+        while ((got = lfile_read(&r->files[i], r->rbuf, READ_CHUNK)) > 0)
+            for (const char *p = r->rbuf; (p = memchr(p, '\n', (size_t)(r->rbuf + got - p)));
+                 p++)
+                n++;
+        (void)lfile_rewind(&r->files[i]);
+    }
+    return n;
+}
+
+/* The files as they are now: rotations oldest first, then the live log. */
+static void start(struct bt_logs_reader *r)
+{
+    struct lfile f;
+    size_t n = 0;
+
+    r->started = true;
+    while (n < MAX_ROTATED && open_rotated(r->path, n + 1, &f) == 0) {
+        if (push_file(r, &f) < 0) {
+            lfile_close(&f);
+            break;
+        }
+        n++;
+    }
+    /* Found newest first; read oldest first. */
+    for (size_t i = 0; i < n / 2; i++) {
+        struct lfile t = r->files[i];
+        r->files[i] = r->files[n - 1 - i];
+        r->files[n - 1 - i] = t;
+    }
+    if (*r->path && lfile_open(r->path, false, &f) == 0 && push_file(r, &f) < 0)
+        lfile_close(&f);
+    if (r->o.tail >= 0) {
+        long total = count_lines(r);
+        r->skip = total > r->o.tail ? total - r->o.tail : 0;
+    }
+}
+
+/* The live file was renamed away: queue the files that came after it
+ * (<log>.k-1 ... <log>.1, then the new <log>), k being where ours is now.
+ * A compressed rotation changes inode: then only the new <log> follows. */
+static void follow_rotation(struct bt_logs_reader *r)
+{
+    const struct lfile *cur = &r->files[r->n_files - 1];
+    struct lfile f;
+    size_t k = 0;
+
+    for (size_t i = 1; i <= MAX_ROTATED; i++) {
+        char name[4096];
+        struct stat st;
+        snprintf(name, sizeof(name), "%s.%zu", r->path, i);
+        if (stat(name, &st) < 0) {
+            snprintf(name, sizeof(name), "%s.%zu.gz", r->path, i);
+            if (stat(name, &st) < 0)
+                break;
+        }
+        if (st.st_dev == cur->dev && st.st_ino == cur->ino) {
+            k = i;
+            break;
+        }
+    }
+    for (size_t i = k > 0 ? k - 1 : 0; i >= 1; i--) {
+        if (open_rotated(r->path, i, &f) == 0 && push_file(r, &f) < 0)
+            lfile_close(&f);
+    }
+    if (lfile_open(r->path, false, &f) == 0 && push_file(r, &f) < 0)
+        lfile_close(&f);
+}
+
+/* Go's RFC3339Nano with all nine digits, as dockerd prints log times. */
+static size_t format_time(int64_t nano, char *buf, size_t len)
+{
+    time_t s = (time_t)(nano / 1000000000);
+    long ns = (long)(nano % 1000000000);
+    struct tm tm;
+
+    if (ns < 0) {
+        ns += 1000000000;
+        s--;
+    }
+    gmtime_r(&s, &tm);
+    return (size_t)snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ ", tm.tm_year + 1900,
+                            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns);
+}
+
+/* One line of the file: 1 when it was after `until`, else 0. */
+static int emit_line(struct bt_logs_reader *r, const char *line, size_t len, struct bt_buf *out)
+{
+    struct bt_logline l;
+    char ts[64];
+    size_t ts_len = 0;
+
+    if (r->skip > 0) {
+        r->skip--;
+        return 0;
+    }
+    if (bt_logline_parse(line, len, &l) < 0)
+        return 0; /* a torn or foreign line: skip it, as dockerd's decoder does */
+    if (r->o.until && l.time_nano > r->o.until) {
+        bt_logline_done(&l);
+        return 1;
+    }
+    if ((l.is_stderr ? !r->o.err : !r->o.out) || (r->o.since && l.time_nano < r->o.since)) {
+        bt_logline_done(&l);
+        return 0;
+    }
+    if (r->o.timestamps)
+        ts_len = format_time(l.time_nano, ts, sizeof(ts));
+    if (!r->o.tty) {
+        uint32_t n = (uint32_t)(ts_len + l.log_len);
+        unsigned char h[8] = {l.is_stderr ? 2 : 1, 0, 0, 0, (unsigned char)(n >> 24),
+                              (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+        (void)bt_buf_append(out, h, sizeof(h));
+    }
+    (void)bt_buf_append(out, ts, ts_len);
+    (void)bt_buf_append(out, l.log, l.log_len);
+    bt_logline_done(&l);
+    return 0;
+}
+
+/* Cut `pending` into lines until `out` is full. 1: past until. */
+static int drain_pending(struct bt_logs_reader *r, struct bt_buf *out, size_t max)
+{
+    size_t used = 0;
+    int past = 0;
+
+    while (out->len < max && !past) {
+        char *start = r->pending.p + used;
+        char *nl = memchr(start, '\n', r->pending.len - used);
+        if (!nl)
+            break;
+        past = emit_line(r, start, (size_t)(nl - start), out);
+        used += (size_t)(nl - start) + 1;
+    }
+    bt_buf_consume(&r->pending, used);
+    return past;
+}
+
+enum bt_logs_step bt_logs_reader_step(struct bt_logs_reader *r, struct bt_buf *out, size_t max)
+{
+    if (!r->started)
+        start(r);
+    for (;;) {
+        if (drain_pending(r, out, max))
+            return BT_LOGS_PAST_UNTIL;
+        if (out->len >= max)
+            return BT_LOGS_MORE;
+        if (r->n_files == 0) {
+            /* No log yet (never started); it may appear once it runs. */
+            struct lfile f;
+            if (!*r->path || lfile_open(r->path, false, &f) < 0)
+                return BT_LOGS_AT_END;
+            if (push_file(r, &f) < 0) {
+                lfile_close(&f);
+                return BT_LOGS_AT_END;
+            }
+        }
+        struct lfile *f = &r->files[0];
+        ssize_t n = lfile_read(f, r->rbuf, READ_CHUNK);
+        if (n > 0) {
+            if (bt_buf_append(&r->pending, r->rbuf, (size_t)n) < 0)
+                return BT_LOGS_AT_END;
+            continue;
+        }
+        if (r->n_files > 1) {
+            /* A finished rotation: a torn last line cannot be completed. */
+            lfile_close(f);
+            bt_buf_reset(&r->pending);
+            memmove(r->files, r->files + 1, (r->n_files - 1) * sizeof(*r->files));
+            r->n_files--;
+            continue;
+        }
+        /* At the end of the live file: has it been rotated away? The
+         * monitor writes before it renames, so one more read after seeing
+         * the rename gets the file's last bytes. */
+        struct stat st;
+        if (stat(r->path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
+            return BT_LOGS_AT_END;
+        if ((n = lfile_read(f, r->rbuf, READ_CHUNK)) > 0) {
+            if (bt_buf_append(&r->pending, r->rbuf, (size_t)n) < 0)
+                return BT_LOGS_AT_END;
+            continue;
+        }
+        size_t before = r->n_files;
+        follow_rotation(r);
+        if (r->n_files == before)
+            return BT_LOGS_AT_END; /* nothing new there yet */
+    }
+}
