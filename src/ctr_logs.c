@@ -318,7 +318,7 @@ static int drain_pending(struct bt_logs_reader *r, struct bt_buf *out, size_t ma
     size_t used = 0;
     int past = 0;
 
-    while (out->len < max && !past) {
+    while (out->len < max && !past && used < r->pending.len) {
         char *start = r->pending.p + used;
         char *nl = memchr(start, '\n', r->pending.len - used);
         if (!nl)
