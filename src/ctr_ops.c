@@ -413,8 +413,9 @@ static void top_work(void *arg)
         if (!f)
             break;
         if (nf > pid_col) {
-            int p = atoi(f[pid_col]);
-            for (size_t i = 0; i < n_pids && !mine; i++)
+            char *end;
+            long p = strtol(f[pid_col], &end, 10);
+            for (size_t i = 0; *f[pid_col] && !*end && i < n_pids && !mine; i++)
                 mine = pids[i] == p;
         }
         if (!mine) {

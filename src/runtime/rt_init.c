@@ -58,6 +58,8 @@ static _Noreturn void init_loop(pid_t cmd, const sigset_t *all)
         }
         for (;;) {
             int status;
+            /* Any child: as the namespace's PID 1 every orphan is ours to
+             * reap (the very job of an init), and nothing else runs here. */
             pid_t p = waitpid(-1, &status, WNOHANG);
 
             if (p <= 0)

@@ -333,3 +333,15 @@ def wait_recorded(d, ids, status="running", timeout=10):
             return False
     ok_ = poll_until(lambda: all(recorded(c) for c in ids), timeout)
     assert ok_, "records not written as %s: %s" % (status, [c[:12] for c in ids if not recorded(c)])
+
+
+def holds_for(predicate, seconds, step=0.05):
+    """True when predicate stays true for `seconds`; False as soon as it
+    turns false. For what must NOT happen (a restart, a new start): the
+    window is the bound, and a failure shows at once."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not predicate():
+            return False
+        time.sleep(step)
+    return bool(predicate())

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import poll_until
-from ctr_helpers import events, inspect, ok, run_d, state
+from ctr_helpers import events, holds_for, inspect, ok, run_d, state
 
 LOOP = "while :; do sleep 0.1; done"
 
@@ -33,7 +33,8 @@ def test_on_failure_max_retries(cd):
     assert j["State"]["Status"] == "exited" and j["RestartCount"] == 2, j["State"]
     assert j["State"]["ExitCode"] == 1 and not j["State"]["Restarting"]
     assert j["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
-    time.sleep(1)  # and it stays down
+    # ... and it stays down.
+    assert holds_for(lambda: state(cd, "of")["Status"] == "exited", 1)
     j = inspect(cd, "of")
     assert j["State"]["Status"] == "exited" and j["RestartCount"] == 2
     evs = [e["Action"] for e in events(cd, since, container=cid)]
@@ -50,7 +51,7 @@ def test_on_failure_not_on_success(cd):
     cid = run_d(cd, "--restart", "on-failure", "--name", "ok0", "busybox", "sh", "-c",
                 "sleep 0.2; exit 0")
     poll_until(lambda: state(cd, "ok0")["Status"] == "exited", 10)
-    time.sleep(1)
+    assert holds_for(lambda: state(cd, "ok0")["Status"] == "exited", 1)
     j = inspect(cd, "ok0")
     assert j["State"]["Status"] == "exited" and j["State"]["ExitCode"] == 0
     assert j["RestartCount"] == 0
@@ -78,8 +79,7 @@ def test_always_backoff_then_stop(cd):
     j = inspect(cd, "alw")
     assert j["State"]["Status"] == "exited" and not j["State"]["Restarting"], j["State"]
     n = len(starts(cd, since, cid))
-    time.sleep(2)
-    assert len(starts(cd, since, cid)) == n
+    assert holds_for(lambda: len(starts(cd, since, cid)) == n, 2)
     assert state(cd, "alw")["Status"] == "exited"
     # A manual start brings the policy back.
     since2 = time.time()
@@ -118,8 +118,7 @@ def test_restarting_status(cd):
     st = state(cd, "rst")
     assert st["Status"] == "exited" and not st["Restarting"] and not st["Running"], st
     n = len(starts(cd, since, cid))
-    time.sleep(2)
-    assert len(starts(cd, since, cid)) == n
+    assert holds_for(lambda: len(starts(cd, since, cid)) == n, 2)
     assert "stop" in [e["Action"] for e in events(cd, since, container=cid)]
 
 
@@ -133,8 +132,7 @@ def test_stop_ends_restarts(cd, policy):
     ok(cd, "stop", "-t", "1", "pol")
     assert state(cd, "pol")["Status"] == "exited"
     n = len(starts(cd, since, cid))
-    time.sleep(2)
-    assert len(starts(cd, since, cid)) == n
+    assert holds_for(lambda: len(starts(cd, since, cid)) == n, 2)
     st = state(cd, "pol")
     assert st["Status"] == "exited" and not st["Restarting"]
 
@@ -158,9 +156,8 @@ def test_update_restart_policy(cd):
     assert inspect(cd, "upd2")["HostConfig"]["RestartPolicy"]["Name"] == "no"
     poll_until(lambda: state(cd, "upd2")["Status"] == "exited", 20)
     n = len(starts(cd, since, cid))
-    time.sleep(2)
+    assert holds_for(lambda: len(starts(cd, since, cid)) == n, 2)
     assert state(cd, "upd2")["Status"] == "exited"
-    assert len(starts(cd, since, cid)) == n
 
     # AutoRemove and a restart policy do not mix.
     run_d(cd, "--rm", "--name", "upd3", "busybox", "sleep", "100")

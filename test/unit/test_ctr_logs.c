@@ -15,6 +15,7 @@
 #include <zlib.h>
 #include <cmocka.h>
 
+#include "test/unit/busybox_rootfs.h"
 #include "berth/ctr_logs.h"
 
 #define T0 "2026-11-22T10:18:31.25767276Z"
@@ -66,7 +67,7 @@ static char path[128];
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/test_ctr_logs.XXXXXX");
+    snprintf(dir, sizeof(dir), "/tmp/test_ctr_logs.XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/c-json.log", dir);
     return 0;
@@ -75,9 +76,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    test_rm_tree(dir);
     return 0;
 }
 

@@ -44,13 +44,15 @@ static void assert_member(const cJSON *cfg, const char *key, const char *expect)
 static void assert_command(const cJSON *cfg, const char *path, const char *args)
 {
     char *p, **a, joined[512] = "";
+    size_t len = 0;
     struct bt_err *err = NULL;
 
     assert_int_equal(bt_ctr_command(cfg, &p, &a, &err), 0);
     assert_string_equal(p, path);
     for (char **x = a; *x; x++) {
-        strcat(joined, *x);
-        strcat(joined, x[1] ? " " : "");
+        int n = snprintf(joined + len, sizeof(joined) - len, "%s%s", *x, x[1] ? " " : "");
+        assert_true(n >= 0 && (size_t)n < sizeof(joined) - len);
+        len += (size_t)n;
     }
     assert_string_equal(joined, args);
     free(p);

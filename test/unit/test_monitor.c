@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "berth/rt_spec.h"
+#include "test/unit/busybox_rootfs.h"
 
 struct run {
     char dir[64];
@@ -87,6 +88,16 @@ static void spec_write(struct run *r, struct bt_rt_spec *s)
     free(text);
 }
 
+/* A decimal number that must be one (tests only). */
+static long num(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    assert_true(end != s);
+    return v;
+}
+
 /* A busybox rootfs for every run (the real runtime needs an image). */
 static char rootfs_tmp[64];
 static char rootfs[96];
@@ -94,35 +105,26 @@ static char *env_default[] = {"PATH=/bin", NULL};
 
 static int rootfs_setup(void **state)
 {
-    char cmd[1024];
+    char path[256];
 
     (void)state;
     if (geteuid() != 0 || access("/bin/busybox", X_OK) < 0) {
         fprintf(stderr, "SKIP: needs root and /bin/busybox (apt-get install busybox-static)\n");
         return -1;
     }
-    strcpy(rootfs_tmp, "/tmp/berth-mon-root-XXXXXX");
+    snprintf(rootfs_tmp, sizeof(rootfs_tmp), "/tmp/berth-mon-root-XXXXXX");
     assert_non_null(mkdtemp(rootfs_tmp));
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", rootfs_tmp);
-    snprintf(cmd, sizeof(cmd),
-             "set -e; mkdir -p %s/bin %s/etc %s/tmp; cp /bin/busybox %s/bin/busybox; "
-             "for a in $(/bin/busybox --list); do [ -e %s/bin/$a ] || ln -s busybox %s/bin/$a; done; "
-             "echo 'root:x:0:0:root:/root:/bin/sh' > %s/etc/passwd",
-             rootfs, rootfs, rootfs, rootfs, rootfs, rootfs, rootfs);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_busybox_rootfs(rootfs), 0);
+    snprintf(path, sizeof(path), "%s/etc/passwd", rootfs);
+    write_file(path, "root:x:0:0:root:/root:/bin/sh\n");
     return 0;
-}
-
-static int rm_tree_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
 }
 
 static int rootfs_teardown(void **state)
 {
     (void)state;
-    nftw(rootfs_tmp, rm_tree_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    test_rm_tree(rootfs_tmp);
     return 0;
 }
 
@@ -133,7 +135,7 @@ static void start(struct run *r, const char *script, struct bt_rt_spec *s)
     int p[2];
 
     memset(r, 0, sizeof(*r));
-    strcpy(r->dir, "/tmp/berth-mon-XXXXXX");
+    snprintf(r->dir, sizeof(r->dir), "/tmp/berth-mon-XXXXXX");
     assert_non_null(mkdtemp(r->dir));
     snprintf(r->log, sizeof(r->log), "%s/ctr-json.log", r->dir);
     s->argv = argv;
@@ -267,8 +269,8 @@ static void log_lines(const char *log, const char *stream, char *out, size_t len
         char *cut = strstr(line, tag);
         if (cut) {
             *cut = '\0';
-            strncat(out, line, len - strlen(out) - 2);
-            strcat(out, "\n");
+            size_t used = strlen(out);
+            snprintf(out + used, len - used, "%.*s\n", (int)(len - used - 2), line);
         }
         l = nl + 1;
     }
@@ -316,11 +318,11 @@ static void test_output_and_exit(void **state)
     free(ex);
     snprintf(path, sizeof(path), "%s/pid", r.dir);
     ex = read_file(path, false);
-    assert_int_equal(atoi(ex), r.pid);
+    assert_int_equal(num(ex), r.pid);
     free(ex);
     snprintf(path, sizeof(path), "%s/monitor.pid", r.dir);
     ex = read_file(path, false);
-    assert_int_equal(atoi(ex), r.monitor);
+    assert_int_equal(num(ex), r.monitor);
     free(ex);
 
     char *log = read_file(r.log, false);
@@ -355,8 +357,10 @@ static int own_fds(pid_t pid)
     DIR *d = opendir(path);
     assert_non_null(d);
     for (struct dirent *e; (e = readdir(d));) {
-        int n = atoi(e->d_name);
-        if (e->d_name[0] == '.' || n <= 2)
+        if (e->d_name[0] == '.')
+            continue;
+        int n = (int)num(e->d_name);
+        if (n <= 2)
             continue;
         fd_target(pid, n, a, sizeof(a));
         fd_target(getpid(), n, b, sizeof(b));
@@ -451,7 +455,7 @@ static void test_not_found(void **state)
 
     /* Same again with a command that does not exist. */
     memset(&s, 0, sizeof(s));
-    strcpy(r.dir, "/tmp/berth-mon-XXXXXX");
+    snprintf(r.dir, sizeof(r.dir), "/tmp/berth-mon-XXXXXX");
     assert_non_null(mkdtemp(r.dir));
     s.argv = argv;
     s.rootfs = rootfs;
@@ -536,7 +540,7 @@ static void check_rotation(int max_file, bool compress)
         files++;
         assert_true(strlen(text) <= 1000);
         for (char *l = text; (l = strstr(l, "{\"log\":\"line "));) {
-            int n = atoi(l + 13);
+            int n = (int)num(l + 13);
             if (expect_next > 0)
                 assert_int_equal(n, expect_next);
             expect_next = n + 1;
