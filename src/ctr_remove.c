@@ -118,6 +118,16 @@ int bt_ctr_remove(struct bt_daemon *d, struct bt_ctr *c, bool force, bool volume
                    ? bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory")
                    : 0;
     }
+    if (rt->phase == CTR_CLEANING) {
+        /* The process is gone and its teardown under way (an attach stream
+         * that just ended comes this close): not running, so no 409; the
+         * removal follows the teardown and answers then. */
+        if (ctr_cbs_add(&rt->remove_cbs, done, arg) < 0)
+            return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+        rt->want_remove = true;
+        rt->remove_volumes = volumes;
+        return 0;
+    }
     live = c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED ||
            rt->phase != CTR_IDLE;
     if (live && !force) {
