@@ -4,6 +4,7 @@ selection, `logs -f` that ends when the container exits and that keeps
 every line across rotations, and the multiplexed frame format on the wire.
 """
 
+import os
 import re
 import struct
 import time
@@ -149,19 +150,36 @@ def test_large_log_in_order(cd):
     assert out.splitlines() == ["line-%d-padding-padding" % i for i in range(n - 3, n)]
 
 
+def daemon_fds(d, kind):
+    """The daemon's open fds of one kind: "log" (a json log file) or "socket"."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % d.proc.pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (d.proc.pid, fd))
+        except FileNotFoundError:
+            continue
+        if (kind == "log" and "-json.log" in target) or (kind == "socket" and target.startswith("socket:")):
+            n += 1
+    return n
+
+
 def test_followers_that_leave_cost_nothing(cd):
     cid = ok(cd, "run", "-d", "busybox", "sh", "-c", "while true; do echo x; sleep 0.05; done")
     poll_until(lambda: logs(cd, "--tail", "1", cid)[0] == "x\n", 15)
+    # The readers of the calls above are gone once their connections closed.
+    assert poll_until(lambda: daemon_fds(cd, "log") == 0, 10)
+    sockets = daemon_fds(cd, "socket")
     before = cd.fd_count()
     followers = [cd.docker_popen("logs", "-f", cid) for _ in range(5)]
     # Each follower holds a connection and the log file it reads.
-    assert poll_until(lambda: cd.fd_count() >= before + 10, 15)
+    assert poll_until(lambda: daemon_fds(cd, "log") == 5 and daemon_fds(cd, "socket") >= sockets + 5, 15), \
+        (daemon_fds(cd, "log"), daemon_fds(cd, "socket"), sockets)
     for p in followers:
         assert p.poll() is None
         p.kill()
         p.wait()
-    assert poll_until(lambda: cd.fd_count() <= before, 10), "fds: %d, before %d" % (
-        cd.fd_count(), before)
+    assert poll_until(lambda: daemon_fds(cd, "log") == 0 and cd.fd_count() <= before, 10), \
+        "fds: %d, before %d" % (cd.fd_count(), before)
     # The daemon still answers and the container still runs and stops.
     assert logs(cd, "--tail", "1", cid)[0] == "x\n"
     ok(cd, "stop", "-t", "1", cid)
