@@ -376,10 +376,8 @@ int h_ctr_resize(struct api_req *rq, struct bt_err **err)
                                 : (api_req_query(rq, "w") ? api_req_query(rq, "w") : ""));
     if (lookup(rq, &c, err) < 0)
         return -1;
-    if (c->state.status != BT_CTR_RUNNING && c->state.status != BT_CTR_PAUSED &&
-        c->state.status != BT_CTR_RESTARTING)
-        return bt_err_set(err, BT_ECONFLICT, 0, "Container %s is not running", c->id);
-    /* TODO(I/O issue): TIOCSWINSZ on the container's pty through its monitor. */
+    if (bt_ctr_resize(rq->daemon, c, (unsigned)h, (unsigned)w, err) < 0)
+        return -1;
     api_reply_empty(rq, 200);
     return 0;
 }

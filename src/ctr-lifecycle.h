@@ -84,6 +84,8 @@ void ctr_attach_started(struct bt_ctr *c);
 void ctr_attach_end_pending(struct bt_ctr *c);
 /* Ask the monitor to signal the container's init. */
 int ctr_monitor_signal(struct bt_ctr *c, int sig, struct bt_err **err);
+/* Ask the monitor to set the tty's window size. */
+int ctr_monitor_resize(struct bt_ctr *c, unsigned rows, unsigned cols, struct bt_err **err);
 /* Forget the session (shutdown with live-restore): close handles, keep the
  * monitor running. */
 void ctr_monitor_detach(struct bt_ctr *c);

@@ -484,14 +484,29 @@ static void ctl_on_write(uv_write_t *w, int status)
     free(w);
 }
 
+/* Requests on the control connection are fire-and-forget: an "ok" needs no
+ * action and an "err" is logged by ctl_line. */
+static int ctl_send(struct ctr_monitor *m, const char *line, size_t len)
+{
+    struct {
+        uv_write_t w;
+        char line[48];
+    } *req;
+
+    if (len >= sizeof(req->line) || !(req = malloc(sizeof(*req))))
+        return -ENOMEM;
+    memcpy(req->line, line, len);
+    uv_buf_t buf = uv_buf_init(req->line, (unsigned)len);
+    int r = uv_write(&req->w, (uv_stream_t *)&m->ctl, &buf, 1, ctl_on_write);
+    if (r < 0)
+        free(req);
+    return r;
+}
+
 int ctr_monitor_signal(struct bt_ctr *c, int sig, struct bt_err **err)
 {
     struct ctr_monitor *m = c->rt ? c->rt->mon : NULL;
-    struct {
-        uv_write_t w;
-        char line[32];
-    } *req;
-    uv_buf_t buf;
+    char line[32];
 
     if (!m || !m->connected) {
         /* Between the report and the connection: the monitor has not reaped
@@ -500,14 +515,24 @@ int ctr_monitor_signal(struct bt_ctr *c, int sig, struct bt_err **err)
             return 0;
         return bt_err_set(err, BT_ECONFLICT, 0, "Container %s is not running", c->id);
     }
-    req = malloc(sizeof(*req));
-    if (!req)
-        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
-    buf = uv_buf_init(req->line, (unsigned)snprintf(req->line, sizeof(req->line), "signal %d\n", sig));
-    if (uv_write(&req->w, (uv_stream_t *)&m->ctl, &buf, 1, ctl_on_write) < 0) {
-        free(req);
+    int n = snprintf(line, sizeof(line), "signal %d\n", sig);
+    if (ctl_send(m, line, (size_t)n) < 0)
         return bt_err_set(err, BT_ECONFLICT, 0, "Container %s is not running", c->id);
-    }
+    return 0;
+}
+
+int ctr_monitor_resize(struct bt_ctr *c, unsigned rows, unsigned cols, struct bt_err **err)
+{
+    struct ctr_monitor *m = c->rt ? c->rt->mon : NULL;
+    char line[48];
+
+    /* Before the connection is up there is nothing to resize yet: the
+     * spec's initial size applies, as a resize racing a start does in dockerd. */
+    if (!m || !m->connected)
+        return 0;
+    int n = snprintf(line, sizeof(line), "resize %u %u\n", rows, cols);
+    if (ctl_send(m, line, (size_t)n) < 0)
+        return bt_err_set(err, BT_ECONFLICT, 0, "Container %s is not running", c->id);
     return 0;
 }
 

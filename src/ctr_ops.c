@@ -636,3 +636,17 @@ int bt_ctr_sizes(struct bt_daemon *d, struct bt_ctr *const *ctrs, size_t n, bt_c
     }
     return 0;
 }
+
+/* ---- resize ---------------------------------------------------------------------- */
+
+int bt_ctr_resize(struct bt_daemon *d, struct bt_ctr *c, unsigned rows, unsigned cols,
+                  struct bt_err **err)
+{
+    (void)d;
+    if (c->state.status != BT_CTR_RUNNING && c->state.status != BT_CTR_PAUSED &&
+        c->state.status != BT_CTR_RESTARTING)
+        return bt_err_set(err, BT_ECONFLICT, 0, "Container %s is not running", c->id);
+    /* The monitor answers a resize without a tty with "ok": dockerd does not
+     * fail it either. */
+    return ctr_monitor_resize(c, rows, cols, err);
+}

@@ -154,6 +154,11 @@ int bt_ctr_restart(struct bt_daemon *d, struct bt_ctr *c, int timeout, const cha
 /* Send a signal (a number, a name with or without SIG; NULL = KILL).
  * BT_ECONFLICT "Container x is not running"; BT_EINVAL "Invalid signal: x". */
 int bt_ctr_kill(struct bt_daemon *d, struct bt_ctr *c, const char *signal, struct bt_err **err);
+/* Set the window size of the container's tty (TIOCSWINSZ through its
+ * monitor; the process gets SIGWINCH). A no-op without a tty, as dockerd.
+ * BT_ECONFLICT when not running. */
+int bt_ctr_resize(struct bt_daemon *d, struct bt_ctr *c, unsigned rows, unsigned cols,
+                  struct bt_err **err);
 /* Freeze / thaw the container's cgroup. BT_ECONFLICT when not running,
  * already paused or not paused. Emits "pause" / "unpause". */
 int bt_ctr_pause(struct bt_daemon *d, struct bt_ctr *c, bool pause, bt_ctr_done_fn done,

@@ -139,6 +139,9 @@ void bt_rt_spec_done(struct bt_rt_spec *s);
  * time, before or between replies:
  *   "signal <n>\n"  -> "ok\n" | "err <message>\n"   kill(2) the container's init
  *   "state\n"       -> "running <pid>\n" | "exited <code> <oom> <finished ns>\n"
+ *   "resize <rows> <cols>\n" -> "ok\n" | "err <message>\n"   TIOCSWINSZ on the
+ *                      tty (the foreground process group gets SIGWINCH); "ok"
+ *                      and nothing done without a tty or after the exit
  *   (pushed)           "exit <code> <oom 0|1> <finished ns>\n" once, to every
  *                      client, when the init has been reaped and the exit file is
  *                      written; the monitor then closes the socket and exits.

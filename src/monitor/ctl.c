@@ -6,13 +6,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "berth/rt_spec.h"
@@ -155,8 +158,29 @@ static void handle_signal(struct mon *m, struct mon_client *c, const char *arg)
         reply(c, "ok\n");
 }
 
+static void handle_resize(struct mon *m, struct mon_client *c, const char *arg)
+{
+    unsigned rows, cols;
+    char end;
+
+    if (sscanf(arg, "%u %u%c", &rows, &cols, &end) != 2 || rows > USHRT_MAX || cols > USHRT_MAX) {
+        reply(c, "err invalid size \"%.32s\"\n", arg);
+        return;
+    }
+    /* The kernel sends SIGWINCH to the tty's foreground process group. */
+    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    if (m->tty_fd >= 0 && !m->exited && ioctl(m->tty_fd, TIOCSWINSZ, &ws) < 0)
+        reply(c, "err %s\n", strerror(errno));
+    else
+        reply(c, "ok\n");
+}
+
 static void handle_line(struct mon *m, struct mon_client *c, char *line)
 {
+    if (strncmp(line, "resize ", 7) == 0) {
+        handle_resize(m, c, line + 7);
+        return;
+    }
     if (strncmp(line, "signal ", 7) == 0)
         handle_signal(m, c, line + 7);
     else if (strcmp(line, "state") == 0 && m->exited)

@@ -148,6 +148,12 @@ static int start(struct mon *m, struct bt_err **err, int *ret_code)
     m->stdin_fd = proc.stdin_fd;
     m->out.fd = proc.stdout_fd;
     m->err.fd = proc.stderr_fd;
+    /* Its own descriptor: the output side closes at EOF, resizes may still come. */
+    if (m->tty && (m->tty_fd = fcntl(proc.stdout_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        bt_err_set(err, BT_EINTERNAL, errno, "dup of the pty master");
+        abandon(m);
+        return -1;
+    }
     *ret_code = 125;
     if (watch_children(m, err) < 0 || write_pid_files(m, err) < 0) {
         abandon(m);
@@ -168,6 +174,8 @@ static void finish(struct mon *m)
     free(m->in_buf);
     if (m->stdin_fd >= 0)
         (void)close(m->stdin_fd);
+    if (m->tty_fd >= 0)
+        (void)close(m->tty_fd);
     snprintf(line, sizeof(line), "%d 0 %lld\n", m->exit_code, (long long)m->finished_ns);
     if (mon_write_atomic(BT_RT_EXIT_FILE, line, &err) < 0)
         fprintf(stderr, "berth-monitor: %s\n", err->msg);
@@ -182,7 +190,7 @@ static void finish(struct mon *m)
 
 int main(int argc, char **argv)
 {
-    struct mon m = {.stdin_fd = -1,
+    struct mon m = {.stdin_fd = -1, .tty_fd = -1,
                     .sig_fd = -1,
                     .listen_fd = -1,
                     .out = {.fd = -1},

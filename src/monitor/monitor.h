@@ -76,6 +76,7 @@ struct mon_client {
 struct mon {
     pid_t pid;    /* the container's init */
     int stdin_fd; /* kept for attach; -1 unless open_stdin */
+    int tty_fd;   /* the pty master, kept for resizes; -1 without a tty */
     struct mon_stream out, err;
     struct mon_log log;
     int sig_fd; /* signalfd for SIGCHLD */

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 from ctr_helpers import api_create, ok
+from conftest import poll_until
 
 
 def docker_run(d, *args, stdin=None, timeout=60):
@@ -126,3 +127,21 @@ def test_start_failure_does_not_hang(cd):
     rc, out, err = docker_run(cd, "--rm", "busybox", "no-such-cmd", timeout=30)
     assert rc == 127, (out, err)
     assert b"no-such-cmd" in err
+
+
+def test_resize_reaches_the_tty(cd):
+    # The shell prints its window size whenever it changes (SIGWINCH).
+    cid = ok(cd, "run", "-d", "-t", "busybox", "sh", "-c",
+             "trap 'stty size' WINCH; stty size; while true; do sleep 0.05; done")
+    poll_until(lambda: ok(cd, "logs", cid).strip(), 15)
+    r = cd.http("POST", "/v1.41/containers/%s/resize?h=33&w=101" % cid)
+    assert r.status == 200, r
+    assert poll_until(lambda: "33 101" in ok(cd, "logs", cid), 15), ok(cd, "logs", cid)
+    r = cd.http("POST", "/v1.41/containers/%s/resize?h=x&w=101" % cid)
+    assert r.status == 400, r
+    # Without a tty a resize is accepted and does nothing, as dockerd.
+    plain = ok(cd, "run", "-d", "busybox", "sleep", "60")
+    assert cd.http("POST", "/v1.41/containers/%s/resize?h=10&w=10" % plain).status == 200
+    ok(cd, "rm", "-f", cid, plain)
+    r = cd.http("POST", "/v1.41/containers/%s/resize?h=10&w=10" % cid)
+    assert r.status == 404, r
