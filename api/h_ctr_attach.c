@@ -1,6 +1,8 @@
 /* POST /containers/{id}/attach: the hijacked stream (engine-api.md §5).
  * The connection becomes a raw pipe between the client and an attach
- * session of the core; this file only maps one onto the other. */
+ * session of the core; this file maps one onto the other and, with a tty,
+ * watches the client's stdin for the detach keys (as dockerd: never without
+ * a tty, where stdin is data). */
 #include <config.h>
 
 #include <stdlib.h>
@@ -8,10 +10,14 @@
 #include "api/handlers.h"
 #include "berth/container.h"
 #include "berth/daemon.h"
+#include "berth/detach_keys.h"
 
 struct attach_ctx {
     struct api_req *rq;
     struct bt_ctr_attach *a;
+    bool scan;                 /* tty: look for the detach keys in stdin */
+    bool paused;               /* the core asked to pause stdin */
+    struct bt_detach_keys keys;
 };
 
 static void ctx_free(struct attach_ctx *x)
@@ -52,10 +58,30 @@ static const struct bt_ctr_attach_ops attach_ops = {
     .end = on_end,
 };
 
+static void pass_input(void *arg, const char *data, size_t len)
+{
+    struct attach_ctx *x = arg;
+    if (bt_ctr_attach_input(x->a, data, len) > 0)
+        x->paused = true;
+}
+
 static void on_client_data(struct api_req *rq, const char *data, size_t len)
 {
     struct attach_ctx *x = rq->ctx;
-    if (x && bt_ctr_attach_input(x->a, data, len) > 0)
+
+    if (!x)
+        return;
+    x->paused = false;
+    if (!x->scan) {
+        pass_input(x, data, len);
+    } else if (bt_detach_keys_scan(&x->keys, data, len, pass_input, x)) {
+        /* Detach: the client's stream ends, the container runs on. The
+         * bytes before the keys are already with the monitor's socket. */
+        api_hijack_close(rq);
+        ctx_free(x);
+        return;
+    }
+    if (x->paused)
         api_req_body_pause(rq, true);
 }
 
@@ -85,7 +111,12 @@ int h_ctr_attach(struct api_req *rq, struct bt_err **err)
 {
     struct bt_ctr *c;
     struct attach_ctx *x;
+    struct bt_detach_keys keys;
+    const char *spec = api_req_query(rq, "detachKeys");
 
+    /* dockerd checks the keys first, before it looks the container up. */
+    if (bt_detach_keys_parse(spec, &keys) < 0)
+        return bt_err_set(err, BT_EINVAL, 0, "Invalid detach keys (%s) provided", spec);
     if (bt_ctr_lookup(rq->daemon, api_req_param(rq, "id"), &c, err) < 0)
         return -1;
     bool tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->config, "Tty"));
@@ -97,6 +128,8 @@ int h_ctr_attach(struct api_req *rq, struct bt_err **err)
         free(x);
         return -1;
     }
+    x->keys = keys;
+    x->scan = tty && api_req_query_bool(rq, "stdin", false);
     x->rq = api_req_ref(rq);
     rq->ctx = x;
     rq->on_abort = on_abort;

@@ -1,0 +1,230 @@
+"""Interactive containers (issue 5) through the real docker CLI in a tmux
+terminal: `docker run -it` gives a shell with line editing, the terminal's
+size and its changes, ctrl-c and the exit code; ctrl-p ctrl-q (or
+--detach-keys) detaches and the container runs on; `docker attach` and
+`docker start -ai` come back to it. Then the same over the raw API: the
+daemon's own detach-key scan (tty only), several clients at once."""
+
+import json
+import socket
+
+import pytest
+
+from conftest import poll_until
+from ctr_helpers import fail, ok, state
+from tmux import Tmux
+
+SH = "/ # "  # busybox sh's prompt as root
+
+
+@pytest.fixture
+def term(cd):
+    t = Tmux(cd.docker_env())
+    yield t
+    t.kill()
+
+
+def running(d, name):
+    return json.loads(ok(d, "inspect", name))[0]["State"]["Running"]
+
+
+def test_run_it_shell(cd, term):
+    term.line("docker run -it --name it1 busybox sh; echo rc=$?")
+    term.wait_for(SH)
+    # Line editing in the container's tty: type, erase two, type again.
+    term.type("echo abc")
+    term.keys("BSpace", "BSpace")
+    term.type("yz-$((2*3))")
+    term.keys("Enter")
+    term.wait_for("\nayz-6")
+    term.line("stty size")
+    term.wait_for("\n30 100")
+    # A resized terminal: SIGWINCH -> the CLI's resize -> the container's tty.
+    term.resize(120, 40)
+    term.line("stty size")
+    term.wait_for("\n40 120")
+    # ctrl-c reaches the foreground job, not the shell.
+    term.line("sleep 100")
+    poll_until(lambda: "sleep" in ok(cd, "top", "it1"), 15)
+    term.keys("C-c")
+    term.line("echo alive-$((40+2))")
+    term.wait_for("\nalive-42", timeout=20)
+    term.line("exit 3")
+    term.wait_for("rc=3")
+    assert state(cd, "it1")["ExitCode"] == 3
+
+
+def test_detach_and_reattach(cd, term):
+    term.line("docker run -it --name it2 busybox sh; echo rc=$?")
+    term.wait_for(SH)
+    term.line("echo first-$((1+1))")
+    term.wait_for("\nfirst-2")
+    term.keys("C-p", "C-q")
+    term.wait_for("rc=")
+    # Docker 28's CLI catches the keys itself: `run` prints nothing and
+    # exits 0; the container runs on.
+    assert "rc=0" in term.screen(), term.screen()
+    assert "escape" not in term.screen()
+    assert running(cd, "it2")
+    assert "it2" in ok(cd, "ps", "--format", "{{.Names}}")
+
+    term.line("docker attach it2; echo rc=$?")
+    term.wait_for("rc=", count=1)  # still only the first one
+    term.line("echo second-$((2+2))")
+    term.wait_for("\nsecond-4")
+    term.keys("C-p", "C-q")
+    # `attach` returns the detach as its error: printed, exit 1 (the same
+    # against dockerd: this is the CLI's own doing).
+    term.wait_for("read escape sequence\nrc=1")
+    assert running(cd, "it2")
+
+    term.line("docker attach --detach-keys ctrl-x,x it2; echo rc=$?")
+    term.line("echo third-$((3+3))")
+    term.wait_for("\nthird-6")
+    term.keys("C-x")
+    term.type("x")
+    term.wait_for("read escape sequence\nrc=1", count=2)
+    assert running(cd, "it2")
+    # And the shell is still the same one, still answering.
+    term.line("docker attach it2; echo rc=$?")
+    term.line("exit 4")
+    term.wait_for("rc=4")
+
+
+def test_run_detach_keys_flag(cd, term):
+    term.line("docker run -it --detach-keys ctrl-x,x --name it3 busybox sh; echo rc=$?")
+    term.wait_for(SH)
+    term.keys("C-x")
+    term.type("x")
+    term.wait_for("rc=0")
+    assert running(cd, "it3")
+
+
+def test_start_ai_stopped_container(cd, term):
+    ok(cd, "create", "-it", "--name", "it4", "busybox", "sh")
+    for n, code in ((1, 7), (2, 0)):
+        term.line("docker start -ai it4; echo rc=$?")
+        term.wait_for(SH, count=n)
+        term.line("echo started-$((5*5))")
+        term.wait_for("\nstarted-25", count=n)
+        term.line("exit %d" % code)
+        term.wait_for("rc=%d" % code)
+    assert state(cd, "it4")["Status"] == "exited"
+
+
+# ---- the raw API ------------------------------------------------------------
+
+def attach_raw(d, ctr, query="stdin=1&stdout=1&stderr=1&stream=1", timeout=20):
+    """Hijack an attach; returns (socket, the bytes after the 101 head)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(d.sock)
+    s.sendall(b"POST /v1.41/containers/%s/attach?%s HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+              % (ctr.encode(), query.encode()))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, head
+        head += chunk
+    head, _, rest = head.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return s, rest
+
+
+def read_until(s, data, want, timeout=20):
+    """Read from s until `want` is in data (returned); b"" from a closed peer fails."""
+    s.settimeout(timeout)
+    while want not in data:
+        chunk = s.recv(65536)
+        assert chunk, "closed before %r, got %r" % (want, data)
+        data += chunk
+    return data
+
+
+def closed_by_peer(s, timeout=20):
+    s.settimeout(timeout)
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return True
+
+
+def test_invalid_detach_keys(cd):
+    cid = ok(cd, "run", "-dit", "busybox", "sh")
+    for keys in ("ctrl-1", "ab", "ctrl-P", "a,,b"):
+        r = cd.http("POST", "/v1.41/containers/%s/attach?stdin=1&stream=1&detachKeys=%s"
+                    % (cid, keys), headers={"Connection": "Upgrade", "Upgrade": "tcp"})
+        assert r.status == 400, r
+        assert r.json()["message"] == "Invalid detach keys (%s) provided" % keys
+    # Checked before the container is looked up, as dockerd does.
+    r = cd.http("POST", "/v1.41/containers/nope/attach?stream=1&detachKeys=zz")
+    assert r.status == 400, r
+    rc, err = fail(cd, "attach", "--no-stdin", "--detach-keys", "ctrl-1", cid, timeout=20)
+    assert "ctrl-1" in err or "received 400" in err, err
+
+
+def test_daemon_detach_keys_tty(cd):
+    """A client that is not the CLI (dockerpty, raw API) relies on the daemon
+    to catch the keys; bytes before them in the same read still arrive."""
+    cid = ok(cd, "run", "-dit", "busybox", "sh")
+    s, got = attach_raw(cd, cid, "stdin=1&stdout=1&stream=1&detachKeys=ctrl-x,x")
+    s.sendall(b"echo x-$((7*6))\r\x18")
+    got = read_until(s, got, b"x-42")
+    s.sendall(b"x")
+    assert closed_by_peer(s)
+    s.close()
+    assert running(cd, cid)
+    # Default keys; a failed partial match is passed through in order.
+    s, got = attach_raw(cd, cid)
+    s.sendall(b"echo p\x10")
+    s.sendall(b"q-$((1+2))\r")
+    got = read_until(s, got, b"q-3")
+    s.sendall(b"echo y\x10\x11echo lost\r")
+    assert closed_by_peer(s)
+    s.close()
+    assert running(cd, cid)
+    s, got = attach_raw(cd, cid)
+    s.sendall(b"\recho z-$((3+4))\r")
+    got = read_until(s, got, b"z-7")
+    # The line typed before the detach was never ended: the shell got
+    # "echo y" and then our "\r", and the bytes after the keys never came.
+    assert b"lost" not in got
+    s.close()
+
+
+def test_no_detach_keys_without_tty(cd):
+    cid = ok(cd, "run", "-di", "busybox", "cat")
+    s, got = attach_raw(cd, cid)
+    s.sendall(b"a\x10\x11b\n")
+    got = read_until(s, got, b"a\x10\x11b\n")
+    assert got[:8] == b"\x01\x00\x00\x00\x00\x00\x00\x05"  # one stdout frame
+    s.close()
+    assert running(cd, cid)
+
+
+def test_several_clients(cd):
+    cid = ok(cd, "run", "-dit", "busybox", "sh")
+    clients = [attach_raw(cd, cid) for _ in range(3)]
+    socks = [c[0] for c in clients]
+    bufs = [c[1] for c in clients]
+    socks[0].sendall(b"echo one-$((1+1))\r")
+    socks[1].sendall(b"echo two-$((2+2))\r")
+    for i, s in enumerate(socks):
+        bufs[i] = read_until(s, bufs[i], b"one-2")
+        bufs[i] = read_until(s, bufs[i], b"two-4")
+    # One detaches with the keys, another just goes away: the third stays.
+    socks[0].sendall(b"\x10\x11")
+    assert closed_by_peer(socks[0])
+    socks[1].close()
+    socks[2].sendall(b"echo three-$((3+3))\r")
+    bufs[2] = read_until(socks[2], bufs[2], b"three-6")
+    # A newcomer gets stdin through too.
+    s, got = attach_raw(cd, cid)
+    s.sendall(b"echo four-$((4+4))\r")
+    read_until(s, got, b"four-8")
+    bufs[2] = read_until(socks[2], bufs[2], b"four-8")
+    socks[0].close()
+    socks[2].close()
+    s.close()
+    assert running(cd, cid)
