@@ -464,16 +464,21 @@ int api_req_hijack(struct api_req *rq, const char *ctype,
 
     if (!c || c->closed || rq->replied || c->rq != rq)
         return -1;
-    if (asprintf(&head,
-                 "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\n"
-                 "Upgrade: tcp\r\n\r\n",
-                 ctype) < 0) {
+    /* Without Upgrade headers dockerd answers 200 and streams anyway, always
+     * labelled raw-stream (CLI 28 wants the 101; older clients took this). */
+    int n = rq->upgrade ? asprintf(&head,
+                                   "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\n"
+                                   "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+                                   ctype)
+                        : asprintf(&head, "HTTP/1.1 200 OK\r\nContent-Type: "
+                                          "application/vnd.docker.raw-stream\r\n\r\n");
+    if (n < 0) {
         api_conn_close(c, false);
         return -1;
     }
     rq->replied = true;
     rq->streaming = true;
-    rq->status = 101;
+    rq->status = rq->upgrade ? 101 : 200;
     rq->on_hijack_data = on_data;
     rq->on_hijack_eof = on_eof;
     c->hijacked = true;

@@ -134,10 +134,11 @@ int h_ctr_attach(struct api_req *rq, struct bt_err **err)
     rq->ctx = x;
     rq->on_abort = on_abort;
     rq->on_drain = on_drain;
-    /* Docker 1.41 labels both modes raw-stream; clients go by Config.Tty. */
+    /* Below API 1.42 dockerd labels both modes raw-stream; clients go by
+     * Config.Tty. */
     if (api_req_hijack(rq,
-                       tty ? "application/vnd.docker.raw-stream"
-                           : "application/vnd.docker.multiplexed-stream",
+                       tty || rq->version < 142 ? "application/vnd.docker.raw-stream"
+                                                : "application/vnd.docker.multiplexed-stream",
                        on_client_data, on_client_eof) < 0 &&
         rq->ctx == x)
         ctx_free(x);

@@ -90,7 +90,8 @@ def test_raw_attach_101_and_frames(cd):
         assert chunk, head
         head += chunk
     assert head.startswith(b"HTTP/1.1 101 UPGRADED\r\n"), head
-    assert b"Content-Type: application/vnd.docker.multiplexed-stream\r\n" in head
+    # dockerd labels frames multiplexed-stream only from API 1.42.
+    assert b"Content-Type: application/vnd.docker.raw-stream\r\n" in head
     assert b"Upgrade: tcp\r\n" in head
     ok(cd, "start", ctr)
     frames = {1: b"", 2: b""}

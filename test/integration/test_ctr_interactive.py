@@ -228,3 +228,19 @@ def test_several_clients(cd):
     socks[2].close()
     s.close()
     assert running(cd, cid)
+
+
+def test_labels_and_attach_without_upgrade(cd):
+    """dockerd: a client without the Upgrade headers gets 200 and the stream
+    anyway (labelled raw-stream, frames inside without a tty)."""
+    cid = ok(cd, "run", "-di", "busybox", "cat")
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(cd.sock)
+    s.sendall(b"POST /v1.41/containers/%s/attach?stdin=1&stdout=1&stream=1 HTTP/1.1\r\n"
+              b"Host: x\r\nContent-Length: 0\r\n\r\nhello\n" % cid.encode())
+    got = read_until(s, b"", b"hello\n")
+    assert got.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream"
+                          b"\r\n\r\n"), got
+    assert got.endswith(b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n"), got
+    s.close()
