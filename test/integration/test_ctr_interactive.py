@@ -6,12 +6,13 @@ size and its changes, ctrl-c and the exit code; ctrl-p ctrl-q (or
 daemon's own detach-key scan (tty only), several clients at once."""
 
 import json
+import os
 import socket
 
 import pytest
 
 from conftest import poll_until
-from ctr_helpers import fail, ok, state
+from ctr_helpers import fail, monitor_pid, ok, state
 from tmux import Tmux
 
 SH = "/ # "  # busybox sh's prompt as root
@@ -244,3 +245,45 @@ def test_labels_and_attach_without_upgrade(cd):
                           b"\r\n\r\n"), got
     assert got.endswith(b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n"), got
     s.close()
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def _fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_attach_detach_cycles_leak_nothing(cd):
+    """1,000 attach sessions on one running tty container, each with a round
+    trip through the shell; every fourth ends with the detach keys, the rest
+    by the client closing. The daemon's and the monitor's fds come back and
+    the daemon's RSS stays put."""
+    cid = ok(cd, "run", "-dit", "busybox", "sh")
+    mon = monitor_pid(cd, cid)
+    assert mon
+
+    def cycle(i):
+        s, got = attach_raw(cd, cid)
+        s.sendall(b"echo c%d\r" % i)
+        read_until(s, got, b"\r\nc%d\r\n" % i)
+        if i % 4 == 0:
+            s.sendall(b"\x10\x11")
+            assert closed_by_peer(s)
+        s.close()
+
+    for i in range(50):  # warm up the allocator and the monitor's tables
+        cycle(i)
+    base = (cd.wait_fds_back(slack=0, timeout=5), _fds(mon), _rss_kb(cd.pid))
+    for i in range(50, 1050):
+        cycle(i)
+    assert poll_until(lambda: cd.fd_count() <= base[0], 10), (cd.fd_count(), base)
+    assert poll_until(lambda: _fds(mon) <= base[1], 10), (_fds(mon), base)
+    rss = _rss_kb(cd.pid)
+    assert rss <= base[2] + 2048, (rss, base)
+    assert running(cd, cid)
