@@ -120,6 +120,17 @@ int h_ctr_attach(struct api_req *rq, struct bt_err **err)
     if (bt_ctr_lookup(rq->daemon, api_req_param(rq, "id"), &c, err) < 0)
         return -1;
     bool tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->config, "Tty"));
+    /* Below API 1.42 dockerd labels both modes raw-stream; clients go by
+     * Config.Tty. */
+    const char *ctype = tty || rq->version < 142 ? "application/vnd.docker.raw-stream"
+                                                 : "application/vnd.docker.multiplexed-stream";
+    /* stream=0: dockerd sends the stored logs when logs=1 (not done here:
+     * no client we know sends it), then ends the stream at once. */
+    if (!api_req_query_bool(rq, "stream", false)) {
+        if (api_req_hijack(rq, ctype, NULL, NULL) == 0)
+            api_hijack_close(rq);
+        return 0;
+    }
     if (!(x = calloc(1, sizeof(*x))))
         return bt_err_set(err, BT_EINTERNAL, 0, "out of memory");
     if (bt_ctr_attach(rq->daemon, c, api_req_query_bool(rq, "stdin", false),
@@ -134,12 +145,7 @@ int h_ctr_attach(struct api_req *rq, struct bt_err **err)
     rq->ctx = x;
     rq->on_abort = on_abort;
     rq->on_drain = on_drain;
-    /* Below API 1.42 dockerd labels both modes raw-stream; clients go by
-     * Config.Tty. */
-    if (api_req_hijack(rq,
-                       tty || rq->version < 142 ? "application/vnd.docker.raw-stream"
-                                                : "application/vnd.docker.multiplexed-stream",
-                       on_client_data, on_client_eof) < 0 &&
+    if (api_req_hijack(rq, ctype, on_client_data, on_client_eof) < 0 &&
         rq->ctx == x)
         ctx_free(x);
     return 0;

@@ -241,6 +241,7 @@ int bt_ctr_attach(struct bt_daemon *d, struct bt_ctr *c, bool in, bool out, bool
     a->err = err;
     bt_buf_init(&a->pending_in, PENDING_IN_MAX);
     *ret = a;
+    ctr_event(d, c, "attach", NULL, NULL); /* dockerd: one per attach, before start */
     /* Running and reported: the monitor is there to take it now. */
     if (c->state.status == BT_CTR_RUNNING && rt->phase != CTR_STARTING && c->state.pid > 0) {
         a->state = ATT_CONNECTING;

@@ -7,12 +7,14 @@ daemon's own detach-key scan (tty only), several clients at once."""
 
 import json
 import os
+import subprocess
 import socket
+import time
 
 import pytest
 
 from conftest import poll_until
-from ctr_helpers import fail, monitor_pid, ok, state
+from ctr_helpers import actions, events, fail, monitor_pid, ok, state
 from tmux import Tmux
 
 SH = "/ # "  # busybox sh's prompt as root
@@ -287,3 +289,21 @@ def test_attach_detach_cycles_leak_nothing(cd):
     rss = _rss_kb(cd.pid)
     assert rss <= base[2] + 2048, (rss, base)
     assert running(cd, cid)
+
+
+def test_stream_0_ends_at_once_and_attach_events(cd):
+    since = time.time() - 1
+    cid = ok(cd, "run", "-dit", "busybox", "sh")
+    s, got = attach_raw(cd, cid, "stdin=1&stdout=1&stream=0")
+    assert closed_by_peer(s)
+    s.close()
+    assert running(cd, cid)
+    term_run = subprocess.run(["script", "-qec", "docker run --rm -it busybox true", "/dev/null"],
+                              env=cd.docker_env(), capture_output=True, timeout=60)
+    assert term_run.returncode == 0, term_run
+    # Every hijacking attach is an "attach" event, as with dockerd; a
+    # foreground run's comes between create and start.
+    assert actions(cd, since, cid)[:2] == ["create", "start"]
+    evs = [e for e in events(cd, since) if e.get("Type") == "container"]
+    run_id = [e["id"] for e in evs if e["Action"] == "create"][-1]
+    assert [e["Action"] for e in evs if e["id"] == run_id][:3] == ["create", "attach", "start"]
