@@ -36,6 +36,10 @@ int h_ctr_unpause(struct api_req *rq, struct bt_err **err);
 int h_ctr_update(struct api_req *rq, struct bt_err **err);
 int h_ctr_top(struct api_req *rq, struct bt_err **err);
 int h_ctr_resize(struct api_req *rq, struct bt_err **err);
+int h_exec_create(struct api_req *rq, struct bt_err **err);
+int h_exec_start(struct api_req *rq, struct bt_err **err);
+int h_exec_resize(struct api_req *rq, struct bt_err **err);
+int h_exec_inspect(struct api_req *rq, struct bt_err **err);
 int h_ctr_logs(struct api_req *rq, struct bt_err **err);
 
 /* The CPUs this process may use (NanoCpus bound of create and update). */

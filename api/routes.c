@@ -40,6 +40,10 @@ const struct api_route api_routes[] = {
     {"POST", "/containers/{id}/unpause", h_ctr_unpause, 0},
     {"POST", "/containers/{id}/update", h_ctr_update, 0},
     {"POST", "/containers/{id}/resize", h_ctr_resize, 0},
+    {"POST", "/containers/{id}/exec", h_exec_create, 0},
+    {"POST", "/exec/{id}/start", h_exec_start, 0},
+    {"POST", "/exec/{id}/resize", h_exec_resize, 0},
+    {"GET", "/exec/{id}/json", h_exec_inspect, 0},
     {"DELETE", "/containers/{id}", h_ctr_delete, 0},
 };
 

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "berth/container.h"
+#include "berth/kv.h"
 
 struct bt_daemon;
 struct ctr_monitor;
@@ -82,6 +83,19 @@ int ctr_monitor_sock_connect(const char *run_dir, uv_connect_t *req, uv_pipe_t *
 bool ctr_attach_pending(const struct bt_ctr *c);
 void ctr_attach_started(struct bt_ctr *c);
 void ctr_attach_end_pending(struct bt_ctr *c);
+/* Sessions on a monitor other than a container's (an exec's), not tied to
+ * a record: made waiting in *list (bt_ctr_attach_free unlinks it too), then
+ * connected to run_dir's monitor once it reported ok, or ended. */
+struct bt_ctr_attach *ctr_attach_new_pending(struct bt_daemon *d, struct bt_ctr_attach **list,
+                                             bool in, bool out, bool err,
+                                             const struct bt_ctr_attach_ops *ops, void *arg);
+void ctr_attach_connect_list(struct bt_ctr_attach **list, const char *run_dir);
+void ctr_attach_end_list(struct bt_ctr_attach **list);
+/* berth-monitor's path: next to berthd, else looked up in PATH. */
+const char *ctr_monitor_path(void);
+/* Container events with extra attributes first (execID, exitCode...). */
+void ctr_event_attrs(struct bt_daemon *d, const struct bt_ctr *c, const char *action,
+                     const struct bt_kv *extra, size_t n_extra);
 /* Ask the monitor to signal the container's init. */
 int ctr_monitor_signal(struct bt_ctr *c, int sig, struct bt_err **err);
 /* Ask the monitor to set the tty's window size. */

@@ -203,10 +203,17 @@ static void on_connect(uv_connect_t *req, int status)
         att_end(a);
 }
 
+static void att_connect_dir(struct bt_ctr_attach *a, const char *run_dir);
+
 static void att_connect(struct bt_ctr_attach *a, struct bt_ctr *c)
 {
     _cleanup_free_ char *run_dir = ctr_run_path(a->d, c, NULL);
 
+    att_connect_dir(a, run_dir);
+}
+
+static void att_connect_dir(struct bt_ctr_attach *a, const char *run_dir)
+{
     unlink_pending(a);
     a->state = ATT_CONNECTING;
     if (!run_dir || uv_pipe_init(a->d->loop, &a->pipe, 0) < 0) {
@@ -322,4 +329,42 @@ void ctr_attach_end_pending(struct bt_ctr *c)
 {
     while (c->rt && c->rt->attaches)
         att_end(c->rt->attaches);
+}
+
+/* ---- sessions on another monitor (execs: src/ctr_exec_start.c) ---------------- */
+
+struct bt_ctr_attach *ctr_attach_new_pending(struct bt_daemon *d, struct bt_ctr_attach **list,
+                                             bool in, bool out, bool err,
+                                             const struct bt_ctr_attach_ops *ops, void *arg)
+{
+    struct bt_ctr_attach *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        return NULL;
+    a->d = d;
+    a->ops = ops;
+    a->arg = arg;
+    a->in = in;
+    a->out = out;
+    a->err = err;
+    bt_buf_init(&a->pending_in, PENDING_IN_MAX);
+    a->state = ATT_PENDING;
+    a->next = *list;
+    if (a->next)
+        a->next->pprev = &a->next;
+    *list = a;
+    a->pprev = list;
+    return a;
+}
+
+void ctr_attach_connect_list(struct bt_ctr_attach **list, const char *run_dir)
+{
+    while (*list)
+        att_connect_dir(*list, run_dir);
+}
+
+void ctr_attach_end_list(struct bt_ctr_attach **list)
+{
+    while (*list)
+        att_end(*list);
 }

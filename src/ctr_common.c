@@ -57,18 +57,24 @@ void ctr_cbs_run(struct ctr_cb **list, struct bt_ctr *c, const struct bt_err *er
 void ctr_event(struct bt_daemon *d, const struct bt_ctr *c, const char *action,
                const char *extra_key, const char *extra_value)
 {
+    struct bt_kv extra = {(char *)extra_key, (char *)(extra_value ? extra_value : "")};
+
+    ctr_event_attrs(d, c, action, &extra, extra_key ? 1 : 0);
+}
+
+void ctr_event_attrs(struct bt_daemon *d, const struct bt_ctr *c, const char *action,
+                     const struct bt_kv *extra, size_t n_extra)
+{
     const cJSON *labels = ctr_cfg(c, "Labels");
-    size_t n = 0, max = 3 + (size_t)cJSON_GetArraySize(labels);
+    size_t n = 0, max = 2 + n_extra + (size_t)cJSON_GetArraySize(labels);
     struct bt_kv *attrs = calloc(max, sizeof(*attrs));
     const cJSON *l;
     const char *image = ctr_cfg_str(c, "Image");
 
     if (!attrs)
         return;
-    if (extra_key) {
-        attrs[n].key = (char *)extra_key;
-        attrs[n++].value = (char *)(extra_value ? extra_value : "");
-    }
+    for (size_t i = 0; i < n_extra; i++)
+        attrs[n++] = extra[i];
     attrs[n].key = "image";
     attrs[n++].value = (char *)(image ? image : c->image_id);
     cJSON_ArrayForEach(l, labels) {

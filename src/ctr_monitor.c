@@ -375,7 +375,7 @@ static void proc_on_exit(uv_process_t *p, int64_t status, int sig)
 
 /* berth-monitor sits next to berthd (the build tree and an install alike),
  * else it is looked up in PATH. */
-static const char *monitor_path(void)
+const char *ctr_monitor_path(void)
 {
     static char path[PATH_MAX];
     static bool done;
@@ -435,7 +435,7 @@ int ctr_monitor_spawn(struct bt_daemon *d, struct bt_ctr *c, const char *run_dir
     m->handles++;
     m->report_fn = report;
 
-    args[0] = (char *)monitor_path();
+    args[0] = (char *)ctr_monitor_path();
     args[1] = (char *)run_dir;
     args[2] = NULL;
     stdio[0].flags = UV_IGNORE;

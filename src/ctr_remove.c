@@ -14,6 +14,7 @@
 #include "berth/log.h"
 #include "berth/storage.h"
 #include "src/ctr-internal.h"
+#include "berth/exec.h"
 #include "src/ctr-lifecycle.h"
 
 struct remove_job {
@@ -91,6 +92,7 @@ void ctr_remove_now(struct bt_daemon *d, struct bt_ctr *c)
     j->d = d;
     j->c = c;
     ctr_attach_end_pending(c);
+    bt_execs_ctr_removed(d, c->id);
     rt->phase = CTR_REMOVING;
     c->state.status = BT_CTR_REMOVING;
     if (c->top_chain[0]) {

@@ -22,6 +22,7 @@
 #include "berth/rt_spec.h"
 #include "berth/storage.h"
 #include "src/ctr-internal.h"
+#include "berth/exec.h"
 #include "src/ctr-lifecycle.h"
 
 static bool pid_gone(int pid);
@@ -308,6 +309,7 @@ void bt_ctrs_close(struct bt_daemon *d)
 {
     size_t n = bt_ctrs_count(d);
 
+    bt_execs_close(d);
     for (size_t i = 0; i < n; i++) {
         struct bt_ctr *c = bt_ctrs_at(d, i);
         if (!c->rt)
@@ -332,6 +334,7 @@ void bt_ctrs_done(struct bt_daemon *d)
         free(c->rt);
         c->rt = NULL;
     }
+    bt_execs_free(d);
     bt_ctrs_free(d);
     bt_cg_free(d->cgroups);
     d->cgroups = NULL;

@@ -159,7 +159,8 @@ static bool spec_to_json(cJSON *o, const struct bt_rt_spec *s)
            add_rlimits(o, s) && add_sysctls(o, s) && add_u64(o, "caps", s->caps) &&
            add_bool(o, "no_new_privs", s->no_new_privs) &&
            add_str(o, "seccomp_bpf", s->seccomp_bpf) &&
-           add_num(o, "oom_score_adj", s->oom_score_adj);
+           add_num(o, "oom_score_adj", s->oom_score_adj) &&
+           (!s->join_pid || add_num(o, "join_pid", s->join_pid));
 }
 
 int bt_rt_spec_encode(const struct bt_rt_spec *s, char **ret_text, struct bt_err **err)
@@ -433,7 +434,8 @@ static int spec_from_json(const cJSON *o, struct bt_rt_spec *s, struct bt_err **
         get_sysctls(o, s, err) < 0 || get_u64(o, "caps", &s->caps, err) < 0 ||
         get_bool(o, "no_new_privs", &s->no_new_privs, err) < 0 ||
         get_str(o, "seccomp_bpf", &s->seccomp_bpf, err) < 0 ||
-        GET_INT(o, "oom_score_adj", -1000, 1000, s->oom_score_adj) < 0)
+        GET_INT(o, "oom_score_adj", -1000, 1000, s->oom_score_adj) < 0 ||
+        GET_INT(o, "join_pid", 0, INT_MAX, s->join_pid) < 0)
         return -1;
     return 0;
 }

@@ -19,6 +19,7 @@ struct stor_layers;
 struct bt_registry;
 struct bt_blob_fetch;
 struct bt_ctrs;
+struct bt_execs;
 struct bt_cgroups;
 
 struct bt_daemon {
@@ -35,6 +36,7 @@ struct bt_daemon {
     struct bt_registry *registry;
     struct bt_blob_fetch *fetches; /* blob downloads under way, shared by pulls */
     struct bt_ctrs *ctrs;   /* container records (src/ctr_store.c) */
+    struct bt_execs *execs; /* exec records (src/ctr_exec.c), made on first use */
     struct bt_cgroups *cgroups; /* the host's cgroup layout, detected at start */
     bool images_writing, images_dirty; /* repositories.json write in flight / needed again */
     struct api_server *api;

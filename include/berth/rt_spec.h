@@ -109,6 +109,15 @@ struct bt_rt_spec {
     bool no_new_privs;
     char *seccomp_bpf;     /* path of a compiled filter, NULL: unconfined */
     int oom_score_adj;
+
+    /* An exec (docker exec): > 0 is the host pid of the running container's
+     * init. The monitor then creates nothing: its process joins that
+     * container's namespaces (ipc, uts, net, pid, mnt, cgroup) and the
+     * cgroups in cgroup_procs, and takes argv, env, cwd, user, rlimits, caps,
+     * no_new_privs and seccomp_bpf from this spec (the daemon copies the
+     * container's and applies the exec's overrides). rootfs, mounts, masks,
+     * hostname, sysctls, netns and init are ignored. 0: create a container. */
+    int join_pid;
 };
 
 /* Serialise to JSON text (malloc'd). */

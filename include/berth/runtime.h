@@ -32,4 +32,14 @@ void bt_rt_set_title_area(char *start, size_t len);
 int bt_rt_create(const struct bt_rt_spec *s, struct bt_rt_proc *ret, int *ret_exit_code,
                  struct bt_err **err);
 
+/* An exec: run s->argv inside the running container whose init is
+ * s->join_pid (its namespaces and cgroups, with the spec's user, env, cwd,
+ * rlimits, capabilities and seccomp filter). The same contract as
+ * bt_rt_create: 0 once exec'd (ret->pid is the process, host view, a child
+ * of the caller, which reaps it), else 125/126/127 in *ret_exit_code. Changes
+ * the caller's PID namespace for children (setns): call it once, from a
+ * process that forks nothing else into the host's. */
+int bt_rt_join(const struct bt_rt_spec *s, struct bt_rt_proc *ret, int *ret_exit_code,
+               struct bt_err **err);
+
 #endif

@@ -135,7 +135,9 @@ static int start(struct mon *m, struct bt_err **err, int *ret_code)
     }
     m->tty = s.tty;
     m->stdin_once = s.stdin_once;
-    int r = bt_rt_create(&s, &proc, ret_code, err);
+    /* An exec joins its container; anything else creates one. */
+    int r = s.join_pid > 0 ? bt_rt_join(&s, &proc, ret_code, err)
+                           : bt_rt_create(&s, &proc, ret_code, err);
     if (r == 0 && s.attach_wait)
         m->hold_until = mon_now_ns(CLOCK_MONOTONIC) + ATTACH_HOLD_NS;
     m->out.name = "stdout";

@@ -12,6 +12,7 @@
 
 #include "berth/err.h"
 #include "berth/rt_spec.h"
+#include "berth/runtime.h"
 
 /* The exit codes Docker's CLI gives a failed start. */
 #define RT_EXIT_SETUP 125
@@ -39,6 +40,7 @@ struct rt_child {
     char *exec_path;      /* argv[0] after the PATH lookup */
     void *bpf;            /* the seccomp filter, read before pivot_root */
     size_t bpf_len;
+    bool joining;         /* an exec joining a running container (rt_join.c) */
 };
 
 /* rt_user.c: pure parsing, text in and result out (unit tested). passwd and
@@ -105,6 +107,19 @@ int rt__cwd_create(struct rt_child *c, struct bt_err **err);
 int rt__cwd_enter(struct rt_child *c, struct bt_err **err);
 int rt__exec_lookup(struct rt_child *c, struct bt_err **err);
 int rt__exec(struct rt_child *c, struct bt_err **err);
+
+/* rt_create.c, shared with rt_join.c. In the child: default signal
+ * dispositions and an empty mask; report e (or a generic message) with
+ * c->exit_code on the report pipe and exit. In the parent: wait for the
+ * report (or its pipe closing at a successful execve), take the stdio fds
+ * into *ret; on failure the child is killed and reaped. */
+void rt__child_reset(void);
+_Noreturn void rt__child_fail(const struct rt_child *c, const struct bt_err *e);
+int rt__await_child(const struct bt_rt_spec *s, pid_t pid, struct rt_stdio *io, int report,
+                    struct bt_rt_proc *ret, int *ret_exit_code, struct bt_err **err);
+
+/* rt_sys.c: write our pid into each of s->cgroup_procs (no new cgroup namespace). */
+int rt__cgroups_enter(const struct bt_rt_spec *s, struct bt_err **err);
 
 /* rt_init.c: fork; returns 0 in the command's process. PID 1 never returns. */
 int rt__init_fork(struct rt_child *c, struct bt_err **err);

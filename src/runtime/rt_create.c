@@ -26,20 +26,24 @@ struct rt_report {
     char msg[2048];
 };
 
-static int child_setup(struct rt_child *c, struct rt_stdio *io, struct bt_err **err)
+void rt__child_reset(void)
 {
-    const struct bt_rt_spec *s = c->s;
-    int r;
+    sigset_t none;
 
     /* The monitor's dispositions and mask are not the container's: an
      * ignored SIGPIPE would even survive execve. */
     for (int sig = 1; sig < NSIG; sig++)
         (void)signal(sig, SIG_DFL);
-    {
-        sigset_t none;
-        (void)sigemptyset(&none);
-        (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    }
+    (void)sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int child_setup(struct rt_child *c, struct rt_stdio *io, struct bt_err **err)
+{
+    const struct bt_rt_spec *s = c->s;
+    int r;
+
+    rt__child_reset();
     umask(0); /* device modes and directories exactly as asked */
 
     r = rt__stdio_child(io, err);
@@ -89,6 +93,17 @@ static int child_setup(struct rt_child *c, struct rt_stdio *io, struct bt_err **
     return r;
 }
 
+_Noreturn void rt__child_fail(const struct rt_child *c, const struct bt_err *e)
+{
+    struct rt_report rep = {0};
+
+    rep.exit_code = c->exit_code;
+    (void)snprintf(rep.msg, sizeof(rep.msg), "%s",
+                   e && e->msg ? e->msg : "container setup failed");
+    (void)!write(c->report_fd, &rep, sizeof(rep));
+    _exit(c->exit_code);
+}
+
 static _Noreturn void child_main(const struct bt_rt_spec *s, struct rt_stdio *io, int report_fd)
 {
     struct rt_child c = {
@@ -96,14 +111,9 @@ static _Noreturn void child_main(const struct bt_rt_spec *s, struct rt_stdio *io
         .exit_code = RT_EXIT_SETUP,
     };
     struct bt_err *e = NULL;
-    struct rt_report rep = {0};
 
     (void)child_setup(&c, io, &e);
-    rep.exit_code = c.exit_code;
-    (void)snprintf(rep.msg, sizeof(rep.msg), "%s",
-                   e && e->msg ? e->msg : "container setup failed");
-    (void)!write(report_fd, &rep, sizeof(rep));
-    _exit(c.exit_code);
+    rt__child_fail(&c, e);
 }
 
 /* parent: the report, or 0 bytes when the command was exec'd. */
@@ -132,7 +142,7 @@ static int validate(const struct bt_rt_spec *s, struct bt_err **err)
 }
 
 /* parent: after the clone, until the report pipe says how it went. */
-static int await_child(const struct bt_rt_spec *s, pid_t pid, struct rt_stdio *io, int report,
+int rt__await_child(const struct bt_rt_spec *s, pid_t pid, struct rt_stdio *io, int report,
                        struct bt_rt_proc *ret, int *ret_exit_code, struct bt_err **err)
 {
     _cleanup_close_ int master = -1;
@@ -212,7 +222,7 @@ int bt_rt_create(const struct bt_rt_spec *s, struct bt_rt_proc *ret, int *ret_ex
     if (pid < 0) {
         r = bt_err_set(err, BT_EINTERNAL, errno, "clone the container's init");
     } else {
-        r = await_child(s, (pid_t)pid, &io, report[0], ret, ret_exit_code, err);
+        r = rt__await_child(s, (pid_t)pid, &io, report[0], ret, ret_exit_code, err);
     }
     (void)close(report[0]);
     rt__stdio_close(&io);

@@ -170,7 +170,8 @@ int rt__tty_setup(struct rt_child *c, struct bt_err **err)
         return bt_err_set(err, BT_EINTERNAL, errno, "set the window size");
     if (fchown(slave, c->user.uid, (gid_t)-1) < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "chown the pty");
-    r = bind_console(slave, err);
+    /* An exec's pty is its own: /dev/console stays the container's. */
+    r = c->joining ? 0 : bind_console(slave, err);
     if (r < 0)
         return r;
     r = send_fd(c->tty_sock, master);

@@ -30,13 +30,20 @@ static int write_text(const char *path, const char *text)
     return 0;
 }
 
-int rt__join_cgroups(const struct bt_rt_spec *s, struct bt_err **err)
+int rt__cgroups_enter(const struct bt_rt_spec *s, struct bt_err **err)
 {
     for (char **p = s->cgroup_procs; p && *p; p++) {
         int r = write_text(*p, "0");
         if (r < 0)
             return bt_err_set(err, BT_EINTERNAL, -r, "join cgroup %s", *p);
     }
+    return 0;
+}
+
+int rt__join_cgroups(const struct bt_rt_spec *s, struct bt_err **err)
+{
+    if (rt__cgroups_enter(s, err) < 0)
+        return -1;
     if (unshare(CLONE_NEWCGROUP) < 0)
         return bt_err_set(err, BT_EINTERNAL, errno, "create the cgroup namespace");
     return 0;

@@ -68,6 +68,7 @@ static const struct bt_rt_spec full = {
     .no_new_privs = true,
     .seccomp_bpf = "/run/berth/0123/seccomp.bpf",
     .oom_score_adj = -500,
+    .join_pid = 4242,
 };
 
 static void assert_strv_equal(char **a, char **b)
@@ -141,6 +142,7 @@ static void test_round_trip(void **state)
     assert_true(s.no_new_privs);
     assert_string_equal(s.seccomp_bpf, full.seccomp_bpf);
     assert_int_equal(s.oom_score_adj, -500);
+    assert_int_equal(s.join_pid, 4242);
     bt_rt_spec_done(&s);
     assert_null(s.id);
 }
@@ -195,6 +197,7 @@ static void test_errors(void **state)
     expect_error("{\"log_max_file\":1.5}", "\"log_max_file\"");
     expect_error("{\"tty_rows\":70000}", "\"tty_rows\"");
     expect_error("{\"oom_score_adj\":-1001}", "\"oom_score_adj\"");
+    expect_error("{\"join_pid\":-1}", "\"join_pid\"");
     expect_error("{\"netns\":\"bridge\"}", "\"netns\"");
     expect_error("{\"caps\":\"-1\"}", "\"caps\"");
     expect_error("{\"caps\":\"12x\"}", "\"caps\"");
