@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "api/handlers.h"
+#include "api/relay.h"
+#include "berth/detach_keys.h"
 #include "berth/container.h"
 #include "berth/daemon.h"
 #include "berth/exec.h"
@@ -119,6 +121,9 @@ static int parse_config(const cJSON *b, struct bt_exec_config *cfg, struct bt_er
         return -1;
     if (!cfg->cmd || !cfg->cmd[0])
         return bt_err_set(err, BT_EINVAL, 0, "No exec command specified");
+    struct bt_detach_keys keys;
+    if (bt_detach_keys_parse(cfg->detach_keys, &keys) < 0)
+        return bt_err_set(err, BT_EINVAL, 0, "Invalid escape keys (%s) provided", cfg->detach_keys);
     return 0;
 }
 
@@ -216,75 +221,32 @@ int h_exec_resize(struct api_req *rq, struct bt_err **err)
 
 /* ---- start ----------------------------------------------------------------------------- */
 
-struct start_ctx {
-    struct api_req *rq;
-    struct bt_exec_stream *s;
+static int sess_input(void *s, const char *data, size_t len)
+{
+    return bt_exec_stream_input(s, data, len);
+}
+
+static void sess_input_eof(void *s)
+{
+    bt_exec_stream_input_eof(s);
+}
+
+static void sess_output_resume(void *s)
+{
+    bt_exec_stream_output_resume(s);
+}
+
+static void sess_free(void *s)
+{
+    bt_exec_stream_free(s);
+}
+
+static const struct api_relay_session_ops exec_session = {
+    .input = sess_input,
+    .input_eof = sess_input_eof,
+    .output_resume = sess_output_resume,
+    .free = sess_free,
 };
-
-static void ctx_free(struct start_ctx *x)
-{
-    bt_exec_stream_free(x->s);
-    x->rq->ctx = NULL;
-    x->rq->on_abort = NULL;
-    x->rq->on_drain = NULL;
-    x->rq->on_hijack_data = NULL;
-    x->rq->on_hijack_eof = NULL;
-    api_req_unref(x->rq);
-    free(x);
-}
-
-static int on_output(void *arg, const char *data, size_t len)
-{
-    struct start_ctx *x = arg;
-    return api_hijack_write(x->rq, data, len) > 0 ? 1 : 0;
-}
-
-static void on_input_resume(void *arg)
-{
-    struct start_ctx *x = arg;
-    api_req_body_pause(x->rq, false);
-}
-
-static void on_end(void *arg)
-{
-    struct start_ctx *x = arg;
-    api_hijack_close(x->rq);
-    ctx_free(x);
-}
-
-static const struct bt_ctr_attach_ops stream_ops = {
-    .output = on_output,
-    .input_resume = on_input_resume,
-    .end = on_end,
-};
-
-static void on_client_data(struct api_req *rq, const char *data, size_t len)
-{
-    struct start_ctx *x = rq->ctx;
-    if (x && bt_exec_stream_input(x->s, data, len) > 0)
-        api_req_body_pause(rq, true);
-}
-
-static void on_client_eof(struct api_req *rq)
-{
-    struct start_ctx *x = rq->ctx;
-    if (x)
-        bt_exec_stream_input_eof(x->s);
-}
-
-static void on_drain(struct api_req *rq)
-{
-    struct start_ctx *x = rq->ctx;
-    if (x)
-        bt_exec_stream_output_resume(x->s);
-}
-
-static void on_abort(struct api_req *rq)
-{
-    struct start_ctx *x = rq->ctx;
-    if (x)
-        ctx_free(x);
-}
 
 static void detached_done(void *arg, const struct bt_err *err)
 {
@@ -303,7 +265,6 @@ int h_exec_start(struct api_req *rq, struct bt_err **err)
 {
     bool detach = false, tty = false;
     unsigned rows = 0, cols = 0;
-    struct start_ctx *x;
     struct bt_exec *e;
     cJSON *body;
     int r = 0;
@@ -325,22 +286,22 @@ int h_exec_start(struct api_req *rq, struct bt_err **err)
         }
         return 0;
     }
-    if (!(x = calloc(1, sizeof(*x))))
+    /* Checked at create: a failure here cannot happen. */
+    struct bt_detach_keys keys;
+    (void)bt_detach_keys_parse(e->cfg.detach_keys, &keys);
+    struct api_relay *x = api_relay_new(e->cfg.tty && e->cfg.attach_stdin ? &keys : NULL);
+    struct bt_exec_stream *st;
+    if (!x)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
-    if (bt_exec_start(rq->daemon, e, tty, rows, cols, &stream_ops, x, NULL, NULL, &x->s, err) <
-        0) {
-        free(x);
+    if (bt_exec_start(rq->daemon, e, tty, rows, cols, &api_relay_core_ops, x, NULL, NULL, &st,
+                      err) < 0) {
+        api_relay_abandon(x);
         return -1;
     }
-    x->rq = api_req_ref(rq);
-    rq->ctx = x;
-    rq->on_abort = on_abort;
-    rq->on_drain = on_drain;
-    if (api_req_hijack(rq,
-                       e->cfg.tty ? "application/vnd.docker.raw-stream"
-                                  : "application/vnd.docker.multiplexed-stream",
-                       on_client_data, on_client_eof) < 0 &&
-        rq->ctx == x)
-        ctx_free(x);
+    /* Below API 1.42 dockerd labels both modes raw-stream; clients go by
+     * the exec's Tty. */
+    api_relay_begin(x, rq, st, &exec_session,
+                    e->cfg.tty || rq->version < 142 ? "application/vnd.docker.raw-stream"
+                                                    : "application/vnd.docker.multiplexed-stream");
     return 0;
 }

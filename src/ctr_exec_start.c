@@ -296,6 +296,55 @@ static void report_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = sizeof(rt->rbuf) - 1 - rt->rlen;
 }
 
+/* ---- resize: one request on a connection of its own -------------------------------- */
+
+struct resize_req {
+    uv_pipe_t pipe;
+    uv_connect_t connect;
+    uv_write_t write;
+    char line[48];
+    size_t len;
+};
+
+static void resize_on_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void resize_on_written(uv_write_t *w, int status)
+{
+    struct resize_req *q = w->data;
+
+    (void)status;
+    uv_close((uv_handle_t *)&q->pipe, resize_on_closed);
+}
+
+static void resize_on_connect(uv_connect_t *c, int status)
+{
+    struct resize_req *q = c->data;
+    uv_buf_t b = uv_buf_init(q->line, (unsigned)q->len);
+
+    q->write.data = q;
+    if (status < 0 || uv_write(&q->write, (uv_stream_t *)&q->pipe, &b, 1, resize_on_written) < 0)
+        uv_close((uv_handle_t *)&q->pipe, resize_on_closed);
+}
+
+static int send_resize(struct bt_daemon *d, const char *run_dir, unsigned rows, unsigned cols)
+{
+    struct resize_req *q;
+
+    if (!(q = calloc(1, sizeof(*q))) || uv_pipe_init(d->loop, &q->pipe, 0) < 0) {
+        free(q);
+        return -ENOMEM;
+    }
+    q->pipe.data = q;
+    q->connect.data = q;
+    q->len = (size_t)snprintf(q->line, sizeof(q->line), "resize %u %u\n", rows, cols);
+    if (ctr_monitor_sock_connect(run_dir, &q->connect, &q->pipe, resize_on_connect) < 0)
+        uv_close((uv_handle_t *)&q->pipe, resize_on_closed);
+    return 0;
+}
+
 static void report_ok(struct bt_exec_rt *rt, int pid)
 {
     rt->reported = true;
@@ -303,6 +352,8 @@ static void report_ok(struct bt_exec_rt *rt, int pid)
     if (rt->e) {
         rt->e->pid = pid;
         rt->e->running = true;
+        if (rt->e->resize_rows && rt->e->resize_cols)
+            (void)send_resize(rt->d, rt->run_dir, rt->e->resize_rows, rt->e->resize_cols);
     }
     if (rt->stream)
         ctr_attach_connect_list(&rt->stream->pending, rt->run_dir);
@@ -670,57 +721,19 @@ int bt_exec_start(struct bt_daemon *d, struct bt_exec *e, bool tty, unsigned row
     return 0;
 }
 
-/* ---- resize: one request on a connection of its own -------------------------------- */
-
-struct resize_req {
-    uv_pipe_t pipe;
-    uv_connect_t connect;
-    uv_write_t write;
-    char line[48];
-    size_t len;
-};
-
-static void resize_on_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void resize_on_written(uv_write_t *w, int status)
-{
-    struct resize_req *q = w->data;
-
-    (void)status;
-    uv_close((uv_handle_t *)&q->pipe, resize_on_closed);
-}
-
-static void resize_on_connect(uv_connect_t *c, int status)
-{
-    struct resize_req *q = c->data;
-    uv_buf_t b = uv_buf_init(q->line, (unsigned)q->len);
-
-    q->write.data = q;
-    if (status < 0 || uv_write(&q->write, (uv_stream_t *)&q->pipe, &b, 1, resize_on_written) < 0)
-        uv_close((uv_handle_t *)&q->pipe, resize_on_closed);
-}
-
 int bt_exec_resize(struct bt_daemon *d, struct bt_exec *e, unsigned rows, unsigned cols,
                    struct bt_err **err)
 {
-    struct resize_req *q;
-
     if (e->exited)
         return bt_err_set(err, BT_ECONFLICT, 0, "Exec %s is not running", e->id);
-    /* Not started yet: the start's ConsoleSize applies, as in dockerd's race. */
-    if (!e->running || !e->rt)
+    /* The CLI resizes right after its start request, usually before the
+     * process exists (dockerd waits for it): keep the size for then. */
+    if (!e->running || !e->rt) {
+        e->resize_rows = rows;
+        e->resize_cols = cols;
         return 0;
-    if (!(q = calloc(1, sizeof(*q))) || uv_pipe_init(d->loop, &q->pipe, 0) < 0) {
-        free(q);
-        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     }
-    q->pipe.data = q;
-    q->connect.data = q;
-    q->len = (size_t)snprintf(q->line, sizeof(q->line), "resize %u %u\n", rows, cols);
-    if (ctr_monitor_sock_connect(e->rt->run_dir, &q->connect, &q->pipe, resize_on_connect) < 0)
-        uv_close((uv_handle_t *)&q->pipe, resize_on_closed);
+    if (send_resize(d, e->rt->run_dir, rows, cols) < 0)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     return 0;
 }

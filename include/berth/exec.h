@@ -41,6 +41,7 @@ struct bt_exec {
     bool exited;        /* exit_code is known */
     int exit_code;
     int pid;            /* host pid, 0 before the start */
+    unsigned resize_rows, resize_cols; /* a resize that came before the process: sent once it runs */
     struct bt_exec_rt *rt; /* start/monitor bookkeeping (src/ctr_exec_start.c) */
 };
 

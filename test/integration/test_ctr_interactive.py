@@ -115,6 +115,50 @@ def test_start_ai_stopped_container(cd, term):
     assert state(cd, "it4")["Status"] == "exited"
 
 
+def test_exec_it_shell(cd, term):
+    ok(cd, "run", "-d", "--name", "ex1", "busybox", "sleep", "600")
+    term.line("docker exec -it ex1 sh; echo rc=$?")
+    term.wait_for(SH)
+    term.type("echo abc")
+    term.keys("BSpace")
+    term.type("-$((6*7))")
+    term.keys("Enter")
+    term.wait_for("\nab-42")
+    # Its own tty in the container's devpts, sized from the terminal.
+    term.line("tty; stty size")
+    term.wait_for("\n30 100")
+    assert "/dev/pts/" in term.screen(), term.screen()
+    term.resize(110, 35)
+    term.line("stty size")
+    term.wait_for("\n35 110")
+    term.line("sleep 100")
+    poll_until(lambda: "sleep 100" in ok(cd, "top", "ex1"), 15)
+    term.keys("C-c")
+    term.line("echo alive-$((40+2))")
+    term.wait_for("\nalive-42", timeout=20)
+    term.line("exit 5")
+    term.wait_for("rc=5")
+    assert running(cd, "ex1")
+
+
+def test_exec_it_detach_keys(cd, term):
+    ok(cd, "run", "-d", "--name", "ex2", "busybox", "sleep", "600")
+    term.line("docker exec -it --detach-keys ctrl-x,x ex2 sh; echo rc=$?")
+    term.wait_for(SH)
+    term.line("echo marker > /tmp/m; echo in-$((1+1))")
+    term.wait_for("\nin-2")
+    term.keys("C-x")
+    term.type("x")
+    term.wait_for("rc=")
+    # The exec's shell runs on after the detach.
+    assert poll_until(lambda: [l for l in ok(cd, "top", "ex2").splitlines()
+                               if l.rstrip().endswith(" sh")], 15), ok(cd, "top", "ex2")
+    assert ok(cd, "exec", "ex2", "cat", "/tmp/m").strip() == "marker"
+    r = cd.http("POST", "/v1.41/containers/ex2/exec", headers={"Content-Type": "application/json"},
+                body=json.dumps({"Cmd": ["true"], "DetachKeys": "ctrl-1"}))
+    assert r.status == 400 and r.json()["message"] == "Invalid escape keys (ctrl-1) provided", r
+
+
 # ---- the raw API ------------------------------------------------------------
 
 def attach_raw(d, ctr, query="stdin=1&stdout=1&stderr=1&stream=1", timeout=20):

@@ -32,7 +32,7 @@ class Tmux:
 
     def type(self, text):
         """Literal text, no Enter."""
-        self._tmux("send-keys", "-t", "t", "-l", text)
+        self._tmux("send-keys", "-t", "t", "-l", "--", text)
 
     def line(self, text):
         self.type(text)
