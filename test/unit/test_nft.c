@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <nftables/libnftables.h>
 #include <sched.h>
@@ -15,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -297,6 +302,117 @@ static void test_cost(void **state)
     ok(net_nft_teardown(nft, &e), e);
 }
 
+/* Run `ip ARGS...` (iproute2) and wait for it. */
+static void ip(const char *a, const char *b, const char *c, const char *d, const char *e,
+               const char *f, const char *g)
+{
+    char *argv[] = {"ip", (char *)a, (char *)b, (char *)c, (char *)d, (char *)e, (char *)f,
+                    (char *)g, NULL};
+    int status;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execvp("ip", argv);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("ip %s %s %s %s failed (%d)", a, b, c ? c : "", d ? d : "", status);
+}
+
+/* The container: a second namespace with its end of the veth pair, serving
+ * one TCP connection on port 80. */
+static void container(int ready_w, int go_r)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(80)};
+    struct timeval tv = {10, 0};
+    int one = 1, s, c;
+    char x;
+
+    if (unshare(CLONE_NEWNET) < 0 || write(ready_w, "r", 1) != 1 || read(go_r, &x, 1) != 1)
+        _exit(2);
+    ip("addr", "add", "172.30.0.2/24", "dev", "vc", NULL, NULL);
+    ip("link", "set", "vc", "up", NULL, NULL, NULL);
+    ip("route", "add", "default", "via", "172.30.0.1", NULL, NULL);
+    s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 1) < 0 ||
+        write(ready_w, "l", 1) != 1)
+        _exit(3);
+    c = accept(s, NULL, NULL);
+    if (c < 0 || write(c, "hello", 5) != 5)
+        _exit(4);
+    close(c);
+    _exit(0);
+}
+
+static int dial(const char *addr, uint16_t port, char *buf, size_t n)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct timeval tv = {10, 0};
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ssize_t got;
+
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(s);
+        return -e;
+    }
+    got = read(s, buf, n - 1);
+    close(s);
+    buf[got > 0 ? got : 0] = '\0';
+    return 0;
+}
+
+/* A published port really delivers: the host dials its own (non-loopback)
+ * address and the output chain's DNAT takes the connection to the
+ * container's namespace across the veth pair. */
+static void test_dnat_delivers(void **state)
+{
+    struct net_nft_bridge br = {"vh", {0xac1e0000u, 24}, false}; /* 172.30.0.0/24 */
+    struct net_nft_port p = port(IPPROTO_TCP, NULL, 8080, "172.30.0.2", 80);
+    int ready[2], go[2], status;
+    char pidstr[16], x, buf[16];
+    pid_t pid;
+    (void)state;
+
+    assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        container(ready[1], go[0]);
+    assert_int_equal(read(ready[0], &x, 1), 1);
+    snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+    ip("link", "set", "lo", "up", NULL, NULL, NULL);
+    ip("link", "add", "vh", "type", "veth", "peer", "vc");
+    ip("link", "set", "vc", "netns", pidstr, NULL, NULL);
+    ip("addr", "add", "172.30.0.1/24", "dev", "vh", NULL, NULL);
+    ip("link", "set", "vh", "up", NULL, NULL, NULL);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    assert_int_equal(read(ready[0], &x, 1), 1); /* listening */
+
+    /* Unpublished, nothing answers on the host's port. */
+    assert_int_equal(dial("172.30.0.1", 8080, buf, sizeof(buf)), -ECONNREFUSED);
+    apply(&br, 1, &p, 1);
+    assert_int_equal(dial("172.30.0.1", 8080, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "hello");
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ip("link", "del", "vh", NULL, NULL, NULL, NULL);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
+    struct bt_err *e = NULL;
+    ok(net_nft_teardown(nft, &e), e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_incremental),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_cost),
+        cmocka_unit_test(test_dnat_delivers),
     };
     struct bt_err *e = NULL;
     int r;
