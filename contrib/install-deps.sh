@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(
     build-essential autoconf automake libtool pkg-config git
     libuv1-dev libcjson-dev libcurl4-openssl-dev libnl-3-dev libnl-route-3-dev libssl-dev
-    node-llhttp libarchive-dev zlib1g-dev libseccomp-dev procps
+    node-llhttp libarchive-dev zlib1g-dev libseccomp-dev libnftables-dev procps
 )
 test_pkgs=(
     libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest curl procps tmux

@@ -74,6 +74,8 @@ void bt_config_done(struct bt_config *c)
     free(c->group);
     free(c->storage_driver);
     free(c->log_driver);
+    free(c->bip);
+    free(c->addr_pools);
     memset(c, 0, sizeof(*c));
 }
 
@@ -182,6 +184,7 @@ static void print_usage(void)
            "      --request-timeout SECS   Time allowed to send one request (default 60)\n"
            "      --idle-timeout SECS      Idle keep-alive connections close after (default 300)\n"
            "      --shutdown-timeout SECS  Grace for in-flight work at shutdown (default 15)\n"
+           "      --bip ADDR/LEN           Default bridge's address and subnet (10.99.0.1/24)\n"
            "  -v, --version                Print version and exit\n"
            "  -h, --help                   Print this help and exit\n",
            BT_DEFAULT_HOST, BT_DEFAULT_DATA_ROOT, BT_DEFAULT_EXEC_ROOT, BT_DEFAULT_CONFIG_FILE,
@@ -197,6 +200,7 @@ enum {
     OPT_REQ_TIMEOUT,
     OPT_IDLE_TIMEOUT,
     OPT_SHUTDOWN_TIMEOUT,
+    OPT_BIP,
 };
 
 static const struct option long_opts[] = {
@@ -214,6 +218,7 @@ static const struct option long_opts[] = {
     {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"bip", required_argument, NULL, OPT_BIP},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -236,6 +241,7 @@ static const char *flag_key(int opt)
     case OPT_REQ_TIMEOUT: return "request-timeout";
     case OPT_IDLE_TIMEOUT: return "idle-timeout";
     case OPT_SHUTDOWN_TIMEOUT: return "shutdown-timeout";
+    case OPT_BIP: return "bip";
     default: return NULL;
     }
 }
@@ -266,6 +272,12 @@ static int apply_flag(struct bt_config *c, int opt, const char *arg, struct bt_e
     case OPT_IDLE_TIMEOUT: return parse_int_arg("idle-timeout", arg, 1, &c->idle_timeout, err);
     case OPT_SHUTDOWN_TIMEOUT:
         return parse_int_arg("shutdown-timeout", arg, 0, &c->shutdown_timeout, err);
+    case OPT_BIP: {
+        struct net_ipam_config bip;
+        if (net_bip_parse(arg, &bip, err) < 0)
+            return bt_err_wrap(err, "flag --bip");
+        return set_str(&c->bip, arg);
+    }
     default:
         return bt_err_set(err, BT_EINVAL, 0, "unknown flag; see berthd --help");
     }

@@ -7,10 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "berth/config.h"
 
-enum key_type { K_STRING, K_BOOL, K_INT, K_STRV, K_LOGLEVEL, K_HOSTS };
+enum key_type { K_STRING, K_BOOL, K_INT, K_STRV, K_LOGLEVEL, K_HOSTS, K_BIP, K_POOLS };
 
 struct key_spec {
     const char *name;
@@ -38,6 +39,8 @@ static const struct key_spec keys[] = {
     {"storage-driver", K_STRING, OFF(storage_driver), 0},
     {"log-driver", K_STRING, OFF(log_driver), 0},
     {"shutdown-timeout", K_INT, OFF(shutdown_timeout), 0},
+    {"bip", K_BIP, OFF(bip), 0},
+    {"default-address-pools", K_POOLS, OFF(addr_pools), 0},
     /* berth's own: dockerd has no limits of this kind. */
     {"max-connections", K_INT, OFF(max_connections), 1},
     {"request-timeout", K_INT, OFF(request_timeout), 1},
@@ -48,7 +51,9 @@ static const char *type_name(enum key_type t)
 {
     switch (t) {
     case K_STRING:
+    case K_BIP:
     case K_LOGLEVEL: return "a string";
+    case K_POOLS: return "an array of {\"base\": CIDR, \"size\": N} objects";
     case K_BOOL: return "a boolean";
     case K_INT: return "an integer";
     case K_STRV:
@@ -70,6 +75,63 @@ static int apply_strv(struct bt_strv *dst, const cJSON *v)
     }
     bt_strv_done(dst);
     *dst = n;
+    return 0;
+}
+
+/* One {"base": "10.10.0.0/16", "size": 24} (names matched case-insensitively,
+ * as dockerd's decoder does). */
+static int parse_pool(const cJSON *o, size_t i, struct net_pool *ret, struct bt_err **err)
+{
+    const cJSON *base = cJSON_GetObjectItem(o, "base"), *size = cJSON_GetObjectItem(o, "size");
+    const cJSON *it;
+    struct bt_err *e = NULL;
+
+    if (!cJSON_IsObject(o))
+        return -1;
+    cJSON_ArrayForEach(it, o) {
+        if (strcasecmp(it->string, "base") != 0 && strcasecmp(it->string, "size") != 0)
+            return bt_err_set(err, BT_EINVAL, 0, "invalid value for key default-address-pools: "
+                              "pool %zu has an unknown field \"%s\"", i, it->string);
+    }
+    if (!cJSON_IsString(base) || !cJSON_IsNumber(size) || size->valuedouble < 0 ||
+        size->valuedouble > 32 || size->valuedouble != floor(size->valuedouble))
+        return bt_err_set(err, BT_EINVAL, 0, "invalid value for key default-address-pools: pool "
+                          "%zu needs \"base\" (a CIDR) and \"size\" (a prefix length)", i);
+    if (net_prefix_parse(base->valuestring, &ret->base) < 0)
+        return bt_err_set(err, BT_EINVAL, 0, "invalid value for key default-address-pools: pool "
+                          "%zu: invalid base %s", i, base->valuestring);
+    ret->size = (uint8_t)size->valuedouble;
+    if (net_pool_check(ret, &e) < 0) {
+        bt_err_set(err, BT_EINVAL, 0, "invalid value for key default-address-pools: %s", e->msg);
+        bt_err_free(e);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_pools(struct bt_config *c, const cJSON *v, struct bt_err **err)
+{
+    int n = cJSON_GetArraySize(v);
+    struct net_pool *pools;
+    const cJSON *it;
+    size_t i = 0;
+
+    if (n == 0)
+        return bt_err_set(err, BT_EINVAL, 0, "invalid value for key default-address-pools: "
+                          "the list is empty");
+    pools = calloc((size_t)n, sizeof(*pools));
+    if (!pools)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "default-address-pools");
+    cJSON_ArrayForEach(it, v) {
+        if (parse_pool(it, i, &pools[i], err) < 0) {
+            free(pools);
+            return -1;
+        }
+        i++;
+    }
+    free(c->addr_pools);
+    c->addr_pools = pools;
+    c->n_addr_pools = i;
     return 0;
 }
 
@@ -111,6 +173,31 @@ static int apply_key(struct bt_config *c, const struct key_spec *k, const cJSON 
         *(int *)field = (int)d;
         return 0;
     }
+    case K_BIP: {
+        struct net_ipam_config bip;
+        _cleanup_err_ struct bt_err *e = NULL;
+        if (!cJSON_IsString(v))
+            break;
+        if (net_bip_parse(v->valuestring, &bip, &e) < 0)
+            return bt_err_set(err, BT_EINVAL, 0, "invalid value \"%s\" for key bip: %s",
+                              v->valuestring, e->msg);
+        char *s = strdup(v->valuestring);
+        if (!s)
+            return bt_err_set(err, BT_EINTERNAL, ENOMEM, "%s", k->name);
+        free(c->bip);
+        c->bip = s;
+        return 0;
+    }
+    case K_POOLS: {
+        const cJSON *it;
+        if (!cJSON_IsArray(v))
+            break;
+        cJSON_ArrayForEach(it, v) {
+            if (!cJSON_IsObject(it))
+                goto bad_type;
+        }
+        return apply_pools(c, v, err);
+    }
     case K_STRV:
     case K_HOSTS:
         if (!cJSON_IsArray(v) || apply_strv(field, v) < 0)
@@ -121,6 +208,7 @@ static int apply_key(struct bt_config *c, const struct key_spec *k, const cJSON 
                     return -1;
         return 0;
     }
+bad_type:
     return bt_err_set(err, BT_EINVAL, 0, "invalid type for key %s: expected %s", k->name,
                       type_name(k->type));
 }

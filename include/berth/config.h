@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "berth/err.h"
+#include "berth/ipam.h"
 #include "berth/log.h"
 
 #define BT_DEFAULT_HOST "unix:///run/berth/berth.sock"
@@ -47,6 +48,11 @@ struct bt_config {
     int max_connections;
     int request_timeout; /* seconds to receive a whole request */
     int idle_timeout;    /* seconds a keep-alive connection may sit idle */
+
+    /* Networking. */
+    char *bip;                     /* default bridge's "ADDR/LEN"; NULL: first free pool subnet */
+    struct net_pool *addr_pools;   /* default-address-pools; NULL: dockerd's defaults */
+    size_t n_addr_pools;
 
     struct bt_strv flag_keys; /* daemon.json names of the keys flags set */
 };

@@ -85,6 +85,49 @@ static void test_file_errors(void **state)
     expect_error("{\"hosts\":[\"tcp://0.0.0.0:2375\"]}", NULL, "loopback");
 }
 
+static void test_network_keys(void **state)
+{
+    struct bt_config c;
+    struct bt_err *err = NULL;
+    char *bip_flag[] = {"--bip", "10.98.0.1/16", NULL};
+
+    assert_int_equal(load(&c, "{\"bip\":\"10.99.0.1/24\",\"default-address-pools\":"
+                              "[{\"base\":\"10.10.0.0/16\",\"size\":24},"
+                              "{\"Base\":\"10.20.0.0/15\",\"Size\":16}]}", NULL, &err), 0);
+    assert_string_equal(c.bip, "10.99.0.1/24");
+    assert_int_equal(c.n_addr_pools, 2);
+    assert_int_equal(c.addr_pools[0].base.addr, 0x0a0a0000u);
+    assert_int_equal(c.addr_pools[0].base.len, 16);
+    assert_int_equal(c.addr_pools[0].size, 24);
+    assert_int_equal(c.addr_pools[1].base.len, 15);
+    assert_int_equal(c.addr_pools[1].size, 16);
+    bt_config_done(&c);
+
+    assert_int_equal(load(&c, "{}", bip_flag, &err), 0);
+    assert_string_equal(c.bip, "10.98.0.1/16");
+    assert_null(c.addr_pools);
+    bt_config_done(&c);
+
+    expect_error("{\"bip\":\"10.99.0.0/24\"}", NULL, "for key bip");
+    expect_error("{\"bip\":\"nonsense\"}", NULL, "for key bip");
+    expect_error("{\"bip\":24}", NULL, "invalid type for key bip");
+    expect_error("{\"bip\":\"10.99.0.1/24\"}", bip_flag, "both as a flag");
+    expect_error("{\"default-address-pools\":\"10.0.0.0/8\"}", NULL,
+                 "invalid type for key default-address-pools");
+    expect_error("{\"default-address-pools\":[]}", NULL, "default-address-pools");
+    expect_error("{\"default-address-pools\":[{\"base\":\"10.0.0.0/8\"}]}", NULL,
+                 "default-address-pools: pool 0 needs");
+    expect_error("{\"default-address-pools\":[{\"base\":\"10.0.0.0/8\",\"size\":24},"
+                 "{\"base\":\"10.1.0.0/16\",\"size\":8}]}", NULL,
+                 "default-address-pools: invalid address pool 10.1.0.0/16: size 8");
+    expect_error("{\"default-address-pools\":[{\"base\":\"10.0.0.1/8\",\"size\":24}]}", NULL,
+                 "default-address-pools: invalid address pool base 10.0.0.1/8");
+    expect_error("{\"default-address-pools\":[{\"base\":\"x\",\"size\":24}]}", NULL,
+                 "default-address-pools: pool 0: invalid base x");
+    expect_error("{\"default-address-pools\":[{\"base\":\"10.0.0.0/8\",\"size\":24,"
+                 "\"extra\":1}]}", NULL, "unknown field \"extra\"");
+}
+
 static void test_flag_and_file_conflict(void **state)
 {
     char *extra[] = {"--label", "x=y", NULL};
@@ -162,6 +205,7 @@ static void test_shipped_example(void **state)
     if (bt_config_load(&c, 3, argv, &what, &err) < 0)
         fail_msg("%s: %s", path, err->msg);
     assert_int_equal(c.labels.n, 1);
+    assert_int_equal(c.n_addr_pools, 7);
     bt_config_done(&c);
 }
 
@@ -170,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_file),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_network_keys),
         cmocka_unit_test(test_flag_and_file_conflict),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_hosts),
