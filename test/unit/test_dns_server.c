@@ -68,7 +68,7 @@ static int make_ctr_ns(void)
     if (fd >= 0)
         close(fd);
     if (fd >= 0 && unshare(CLONE_NEWNET) == 0) {
-        if (lo_up() == 0 && mount("/proc/self/ns/net", nspath, NULL, MS_BIND, NULL) == 0)
+        if (lo_up() == 0 && mount("/proc/self/ns/net", nspath, "none", MS_BIND, NULL) == 0)
             r = 0;
         if (setns(outer, CLONE_NEWNET) < 0)
             r = -1;
@@ -85,7 +85,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(nspath, sizeof(nspath), "%s/ns", tmpdir);
     if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || lo_up() < 0 ||
+        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 || lo_up() < 0 ||
         make_ctr_ns() < 0) {
         fprintf(stderr, "# namespaces unavailable (%s): skipping\n", strerror(errno));
         return 0;
