@@ -78,8 +78,9 @@ int net_dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, si
                 return -EBADMSG;
             ptr = (size_t)((c & 0x3f) << 8) | msg[pos + 1];
             /* Each jump goes strictly before the previous segment's start,
-             * so no chain of pointers can loop. */
-            if (ptr >= limit || ++hops > HOPS_MAX)
+             * so no chain of pointers can loop; never into the header,
+             * which holds no name (and differs between query and reply). */
+            if (ptr >= limit || ptr < NET_DNS_HDR || ++hops > HOPS_MAX)
                 return -EBADMSG;
             if (!jumped)
                 end = pos + 2;

@@ -192,6 +192,9 @@ static void parse_bad_names(void **state)
     /* A pointer forward. */
     b[13] = 20;
     assert_int_equal(net_dns_query_parse(b, 30, &q), -EBADMSG);
+    /* A pointer into the header: no name lives there. */
+    b[13] = 4;
+    assert_int_equal(net_dns_query_parse(b, 18, &q), -EBADMSG);
     /* A pointer cut in half. */
     assert_int_equal(net_dns_query_parse(b, 13, &q), -EBADMSG);
 }
