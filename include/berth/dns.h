@@ -148,6 +148,12 @@ struct net_dns_config {
     unsigned tcp_idle_ms;  /* idle TCP connection lifetime; 0: 10000 */
 };
 
+/* The upstreams of a resolv.conf text: each "nameserver ADDR" line (IPv4, or
+ * IPv6 with an optional %zone) as ADDR port 53, in order, at most max of
+ * them; malformed lines and comments are skipped, as glibc does. Returns the
+ * count. Any thread. */
+size_t net_dns_upstreams_parse(const char *resolv_conf, struct sockaddr_storage *ret, size_t max);
+
 struct net_dns;     /* one per daemon */
 struct net_dns_ctr; /* one per container on a user network */
 

@@ -433,6 +433,44 @@ static void relay(void **state)
     assert_int_equal(get16(resp + 6), 0);
 }
 
+/* net_dns_upstreams_parse (net/dns_upstreams.c): the host's resolv.conf. */
+static void upstreams(void **state)
+{
+    (void)state;
+    const char *conf = "# generated\n"
+                       "search example.org\n"
+                       "nameserver 10.0.0.53\n"
+                       "  nameserver\t127.0.0.53 # local\n"
+                       "nameserver not-an-address\n"
+                       "nameserverx 1.1.1.1\n"
+                       ";nameserver 9.9.9.9\n"
+                       "nameserver fd00::35\n"
+                       "nameserver fe80::1%lo\n"
+                       "nameserver fe80::1%nosuchif0\n"
+                       "options ndots:0\n"
+                       "nameserver 10.0.0.54";
+    struct sockaddr_storage ss[8];
+    char a[INET6_ADDRSTRLEN];
+    const struct sockaddr_in *v4 = (const void *)&ss[0];
+    const struct sockaddr_in6 *v6 = (const void *)&ss[2];
+
+    assert_int_equal(net_dns_upstreams_parse(conf, ss, 8), 5);
+    assert_int_equal(v4->sin_family, AF_INET);
+    assert_int_equal(ntohs(v4->sin_port), 53);
+    assert_string_equal(inet_ntop(AF_INET, &v4->sin_addr, a, sizeof(a)), "10.0.0.53");
+    v4 = (const void *)&ss[1];
+    assert_string_equal(inet_ntop(AF_INET, &v4->sin_addr, a, sizeof(a)), "127.0.0.53");
+    assert_int_equal(v6->sin6_family, AF_INET6);
+    assert_string_equal(inet_ntop(AF_INET6, &v6->sin6_addr, a, sizeof(a)), "fd00::35");
+    v6 = (const void *)&ss[3];
+    assert_int_equal(v6->sin6_scope_id, 1); /* lo */
+    v4 = (const void *)&ss[4];
+    assert_string_equal(inet_ntop(AF_INET, &v4->sin_addr, a, sizeof(a)), "10.0.0.54");
+    /* At most max. */
+    assert_int_equal(net_dns_upstreams_parse(conf, ss, 1), 1);
+    assert_int_equal(net_dns_upstreams_parse("", ss, 8), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +485,7 @@ int main(void)
         cmocka_unit_test(build_nodata_nxdomain_servfail),
         cmocka_unit_test(build_truncation),
         cmocka_unit_test(relay),
+        cmocka_unit_test(upstreams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
