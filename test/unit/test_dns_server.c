@@ -180,6 +180,7 @@ struct env {
     uv_udp_t silent_udp;
     unsigned up_queries;
     uint16_t up_last_id;
+    unsigned max_tcp, tcp_idle_ms; /* 0: the defaults */
 };
 
 static enum net_dns_lookup test_lookup(void *ctx, const char *name, struct in_addr *addrs,
@@ -198,6 +199,12 @@ static enum net_dns_lookup test_lookup(void *ctx, const char *name, struct in_ad
         inet_pton(AF_INET, "172.20.0.3", &addrs[0]);
         inet_pton(AF_INET, "172.21.0.3", &addrs[1]);
         *ret_n = 2;
+        return NET_DNS_FOUND;
+    }
+    if (!strcmp(name, "many")) {
+        *ret_n = max < 40 ? max : 40;
+        for (size_t i = 0; i < *ret_n; i++)
+            addrs[i].s_addr = htonl(0x0a140000 + (uint32_t)i);
         return NET_DNS_FOUND;
     }
     /* The daemon's policy, here: single labels are ours, the rest are not. */
@@ -364,7 +371,9 @@ static void env_start_t(struct env *e, const struct sockaddr_storage *ups, size_
     struct net_dns_config cfg = {.upstreams = ups,
                                  .n_upstreams = n,
                                  .timeout_ms = timeout_ms,
-                                 .max_inflight = max_inflight};
+                                 .max_inflight = max_inflight,
+                                 .max_tcp = e->max_tcp,
+                                 .tcp_idle_ms = e->tcp_idle_ms};
     struct bt_err *err = NULL;
 
     assert_int_equal(net_dns_new(&e->loop, &cfg, test_lookup, &e->d, &err), 0);
@@ -794,6 +803,87 @@ static void bad_namespace(void **state)
     close(tcp);
 }
 
+/* 40 addresses do not fit 512 bytes: TC over UDP, all of them over TCP. */
+static void truncated_udp(void **state)
+{
+    struct env *e = *state;
+    uint8_t r[4096];
+    char a[INET_ADDRSTRLEN];
+
+    env_start(e, &e->up_addr, 1, 0);
+    assert_int_equal(ask(e, false, "many", NET_DNS_TYPE_A, 11, r), 12 + 6 + 4);
+    assert_true(r[2] & 0x02);
+    assert_int_equal(ancount(r), 0);
+    assert_int_equal(ask(e, true, "many", NET_DNS_TYPE_A, 12, r), 12 + 6 + 4 + 40 * 16);
+    assert_false(r[2] & 0x02);
+    assert_int_equal(ancount(r), 40);
+    assert_string_equal(answer_addr(r, 10, 39, a), "10.20.0.39");
+}
+
+struct two_conns {
+    struct env *e;
+    ssize_t second_read, first_reply, first_after_idle;
+    atomic_bool finished;
+};
+
+static int ns_connect_tcp(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
+    struct timeval tv = {.tv_sec = 10};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    inet_pton(AF_INET, "127.0.0.11", &sa.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* max_tcp 1: a second connection is closed at once; the first still works,
+ * until it has been idle for tcp_idle_ms. */
+static void *two_conns_run(void *arg)
+{
+    struct two_conns *t = arg;
+    int ns = open(nspath, O_RDONLY | O_CLOEXEC), fd1, fd2;
+    uint8_t q[64], r[512];
+    size_t n;
+
+    assert_int_equal(setns(ns, CLONE_NEWNET), 0);
+    close(ns);
+    fd1 = ns_connect_tcp();
+    /* Ask once on the first, so the server surely holds it before the second. */
+    n = mkq(q + 2, 1, "web", NET_DNS_TYPE_A);
+    q[0] = 0, q[1] = (uint8_t)n;
+    assert_int_equal(write(fd1, q, n + 2), (ssize_t)n + 2);
+    t->first_reply = read(fd1, r, sizeof(r));
+    fd2 = ns_connect_tcp();
+    t->second_read = read(fd2, r, sizeof(r));
+    close(fd2);
+    /* Left idle, the first is closed by the server. */
+    t->first_after_idle = read(fd1, r, sizeof(r));
+    close(fd1);
+    atomic_store(&t->finished, true);
+    uv_async_send(&t->e->wake);
+    return NULL;
+}
+
+static void tcp_caps(void **state)
+{
+    struct env *e = *state;
+    struct two_conns t = {.e = e};
+    pthread_t th;
+
+    e->max_tcp = 1;
+    e->tcp_idle_ms = 1500; /* long enough for a loaded machine to send the first query */
+    env_start(e, &e->up_addr, 1, 0);
+    assert_int_equal(pthread_create(&th, NULL, two_conns_run, &t), 0);
+    while (!atomic_load(&t.finished))
+        uv_run(&e->loop, UV_RUN_ONCE);
+    pthread_join(th, NULL);
+    assert_int_equal(t.first_reply, 2 + 12 + 9 + 16);
+    assert_int_equal(t.second_read, 0);      /* closed by the server: EOF */
+    assert_int_equal(t.first_after_idle, 0); /* EOF again, not the 10 s timeout */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +897,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(removal_frees_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(removal_while_opening, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_namespace, setup, teardown),
+        cmocka_unit_test_setup_teardown(truncated_udp, setup, teardown),
+        cmocka_unit_test_setup_teardown(tcp_caps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
