@@ -134,7 +134,8 @@ enum net_dns_lookup {
 
 /* The daemon's resolver: name as in net_dns_query::name (lower case, no
  * trailing dot) asked by the container whose context is ctx; write at most
- * max addresses to ret_addrs. Called on the loop thread; must not block. */
+ * max addresses to ret_addrs. Called on the loop thread; must not block,
+ * nor remove a container or free the server. */
 typedef enum net_dns_lookup (*net_dns_lookup_fn)(void *ctx, const char *name,
                                                  struct in_addr *ret_addrs, size_t max,
                                                  size_t *ret_n);
