@@ -3,7 +3,7 @@
 #   1. gcc build with -Werror: unit tests (cmocka), fuzz corpus replay,
 #      integration tests (pytest, real berthd + real docker CLI);
 #   2. clang build with ASan + UBSan in build-san/: the same tests again,
-#      then a short libFuzzer run of each target (HTTP, references, layer tars).
+#      then a short libFuzzer run of each target (HTTP, references, layer tars, DNS messages).
 # Environment: BERTH_FUZZ_SECONDS (per target, default 20), BERTH_SKIP_SANITIZERS=1.
 # Run as root. Prints each runner's summary and a last "N passed, N failed".
 set -uo pipefail
@@ -50,7 +50,7 @@ if [ "${BERTH_SKIP_SANITIZERS:-0}" != 1 ]; then
         make -j2 check >/dev/null 2>&1) || fail=1
     show_logs "$san"
 
-    for target in http reference tar; do
+    for target in http reference tar dns; do
         step "fuzz: $target for ${BERTH_FUZZ_SECONDS:-20}s"
         corpus=$(mktemp -d)
         dict=()
@@ -70,7 +70,7 @@ fi
 step "summary"
 # Add up every runner's own count (cmocka, pytest, replay, fuzz).
 logs=$(show_logs "$src"; [ -d "$src/build-san" ] && show_logs "$src/build-san"; \
-       for t in http reference tar; do
+       for t in http reference tar dns; do
            f="$src/build-san/fuzz-$t.log"
            [ -f "$f" ] || continue
            if grep -q '^Done' "$f"; then echo "fuzz: 1 passed, 0 failed"; else echo "fuzz: 0 passed, 1 failed"; fi
