@@ -311,7 +311,8 @@ def test_raw_start_frames_and_half_close(cd):
     eid = exec_create(cd, c, ["sh", "-c", "cat; echo err >&2; exit 2"], AttachStdin=True)
     s, head = start_hijacked(cd, eid)
     assert head.startswith(b"HTTP/1.1 101 UPGRADED\r\n"), head
-    assert b"Content-Type: application/vnd.docker.multiplexed-stream\r\n" in head
+    # Below API 1.42 dockerd labels the framed stream raw-stream too.
+    assert b"Content-Type: application/vnd.docker.raw-stream\r\n" in head
     assert b"Upgrade: tcp\r\n" in head
     s.sendall(b"up\n")
     s.shutdown(socket.SHUT_WR)  # the CLI's CloseWrite: stdin EOF, output goes on
