@@ -24,6 +24,54 @@
 
 /* ---- one line ------------------------------------------------------------------- */
 
+/* Go's url.QueryEscape of s onto b. */
+static void query_escape(struct bt_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            (void)bt_buf_append(b, s, 1);
+        } else if (c == ' ') {
+            (void)bt_buf_append(b, "+", 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            (void)bt_buf_append(b, e, 3);
+        }
+    }
+}
+
+/* dockerd's --details prefix: the attrs sorted by key, "k=v" joined by ",". */
+static char *format_details(const cJSON *attrs)
+{
+    const cJSON *a, *b;
+    const cJSON *sorted[256];
+    size_t n = 0;
+    struct bt_buf out;
+
+    cJSON_ArrayForEach(a, attrs)
+        if (cJSON_IsString(a) && n < ARRAY_SIZE(sorted))
+            sorted[n++] = a;
+    for (size_t i = 1; i < n; i++) /* few keys: insertion sort */
+        for (size_t j = i; j > 0 && strcmp(sorted[j - 1]->string, sorted[j]->string) > 0; j--) {
+            b = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = b;
+        }
+    bt_buf_init(&out, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            (void)bt_buf_append(&out, ",", 1);
+        query_escape(&out, sorted[i]->string);
+        (void)bt_buf_append(&out, "=", 1);
+        query_escape(&out, sorted[i]->valuestring);
+    }
+    char *p = bt_buf_steal(&out, NULL);
+    return p ? p : strdup("");
+}
+
 int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret)
 {
     cJSON *o = cJSON_ParseWithLength(line, len);
@@ -41,6 +89,11 @@ int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret)
     if (bt_time_parse_rfc3339(time->valuestring, &ret->time_nano) < 0)
         goto out;
     ret->is_stderr = strcmp(stream->valuestring, "stderr") == 0;
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "attrs")) &&
+        !(ret->details = format_details(cJSON_GetObjectItemCaseSensitive(o, "attrs")))) {
+        r = -ENOMEM;
+        goto out;
+    }
     ret->log_len = strlen(log->valuestring);
     /* Take the decoded string from the tree rather than copying it. */
     ret->log = log->valuestring;
@@ -56,6 +109,8 @@ void bt_logline_done(struct bt_logline *l)
     /* cJSON's default allocator is malloc (the daemon never changes it). */
     free(l->log);
     l->log = NULL;
+    free(l->details);
+    l->details = NULL;
 }
 
 /* ---- the reader ------------------------------------------------------------------ */
@@ -300,13 +355,19 @@ static int emit_line(struct bt_logs_reader *r, const char *line, size_t len, str
     }
     if (r->o.timestamps)
         ts_len = format_time(l.time_nano, ts, sizeof(ts));
+    /* dockerd: "<time> <attrs> <line>"; no attrs still gives the space. */
+    size_t det_len = r->o.details ? (l.details ? strlen(l.details) : 0) + 1 : 0;
     if (!r->o.tty) {
-        uint32_t n = (uint32_t)(ts_len + l.log_len);
+        uint32_t n = (uint32_t)(ts_len + det_len + l.log_len);
         unsigned char h[8] = {l.is_stderr ? 2 : 1, 0, 0, 0, (unsigned char)(n >> 24),
                               (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
         (void)bt_buf_append(out, h, sizeof(h));
     }
     (void)bt_buf_append(out, ts, ts_len);
+    if (det_len > 1)
+        (void)bt_buf_append(out, l.details, det_len - 1);
+    if (det_len)
+        (void)bt_buf_append(out, " ", 1);
     (void)bt_buf_append(out, l.log, l.log_len);
     bt_logline_done(&l);
     return 0;
