@@ -288,32 +288,46 @@ static void start(struct bt_logs_reader *r)
 /* The live file was renamed away: queue the files that came after it
  * (<log>.k-1 ... <log>.1, then the new <log>), k being where ours is now.
  * A compressed rotation changes inode: then only the new <log> follows. */
-static void follow_rotation(struct bt_logs_reader *r)
+/* Where the file ino/dev sits among <log>.1 ... now; 0 if not found. */
+static size_t rotated_index(const char *path, dev_t dev, ino_t ino)
 {
-    const struct lfile *cur = &r->files[r->n_files - 1];
-    struct lfile f;
-    size_t k = 0;
-
     for (size_t i = 1; i <= MAX_ROTATED; i++) {
         char name[4096];
         struct stat st;
-        snprintf(name, sizeof(name), "%s.%zu", r->path, i);
+        snprintf(name, sizeof(name), "%s.%zu", path, i);
         if (stat(name, &st) < 0) {
-            snprintf(name, sizeof(name), "%s.%zu.gz", r->path, i);
+            snprintf(name, sizeof(name), "%s.%zu.gz", path, i);
             if (stat(name, &st) < 0)
-                break;
+                return 0;
         }
-        if (st.st_dev == cur->dev && st.st_ino == cur->ino) {
-            k = i;
-            break;
-        }
+        if (st.st_dev == dev && st.st_ino == ino)
+            return i;
     }
-    for (size_t i = k > 0 ? k - 1 : 0; i >= 1; i--) {
-        if (open_rotated(r->path, i, &f) == 0 && push_file(r, &f) < 0)
+    return 0;
+}
+
+static void follow_rotation(struct bt_logs_reader *r)
+{
+    const struct lfile cur = r->files[r->n_files - 1];
+    struct lfile f;
+    size_t before = r->n_files;
+
+    /* The writer may rotate again while the newer files are being opened,
+     * shifting every name by one: then what was opened is not the chain
+     * after ours. Open, check that ours did not move, else start over. */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        size_t k = rotated_index(r->path, cur.dev, cur.ino);
+        for (size_t i = k > 0 ? k - 1 : 0; i >= 1; i--) {
+            if (open_rotated(r->path, i, &f) == 0 && push_file(r, &f) < 0)
+                lfile_close(&f);
+        }
+        if (lfile_open(r->path, false, &f) == 0 && push_file(r, &f) < 0)
             lfile_close(&f);
+        if (k == 0 || rotated_index(r->path, cur.dev, cur.ino) == k)
+            return;
+        while (r->n_files > before)
+            lfile_close(&r->files[--r->n_files]);
     }
-    if (lfile_open(r->path, false, &f) == 0 && push_file(r, &f) < 0)
-        lfile_close(&f);
 }
 
 /* Go's RFC3339Nano with all nine digits, as dockerd prints log times. */
