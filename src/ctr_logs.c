@@ -285,49 +285,87 @@ static void start(struct bt_logs_reader *r)
     }
 }
 
-/* The live file was renamed away: queue the files that came after it
- * (<log>.k-1 ... <log>.1, then the new <log>), k being where ours is now.
- * A compressed rotation changes inode: then only the new <log> follows. */
-/* Where the file ino/dev sits among <log>.1 ... now; 0 if not found. */
-static size_t rotated_index(const char *path, dev_t dev, ino_t ino)
+/* stat of <log>.i (plain, else .gz), or of <log> for i == 0. */
+static int stat_rotated(const char *path, size_t i, struct stat *st)
 {
-    for (size_t i = 1; i <= MAX_ROTATED; i++) {
-        char name[4096];
+    char name[4096];
+
+    if (i == 0)
+        return stat(path, st);
+    snprintf(name, sizeof(name), "%s.%zu", path, i);
+    if (stat(name, st) == 0)
+        return 0;
+    snprintf(name, sizeof(name), "%s.%zu.gz", path, i);
+    return stat(name, st);
+}
+
+/* Where the file ino/dev sits among <log>.1 ... now; 0 if not found. A
+ * rotation renames top down, so while it runs one index may be vacant. */
+static size_t rotated_index(const char *path, dev_t dev, ino_t ino, bool *gap)
+{
+    int missing = 0;
+
+    *gap = false;
+    for (size_t i = 1; i <= MAX_ROTATED && missing < 2; i++) {
         struct stat st;
-        snprintf(name, sizeof(name), "%s.%zu", path, i);
-        if (stat(name, &st) < 0) {
-            snprintf(name, sizeof(name), "%s.%zu.gz", path, i);
-            if (stat(name, &st) < 0)
-                return 0;
+        if (stat_rotated(path, i, &st) < 0) {
+            missing++;
+            continue;
         }
+        if (missing)
+            *gap = true;
+        missing = 0;
         if (st.st_dev == dev && st.st_ino == ino)
             return i;
     }
     return 0;
 }
 
+/* The live file was renamed away: queue the files that came after it
+ * (<log>.k-1 ... <log>.1, then the new <log>), k being where ours is now.
+ * The names are a snapshot that a rotation running meanwhile shifts: the
+ * files opened count only when each is the one the snapshot named and no
+ * index was vacant (a rename in flight); else close them and look again.
+ * A compressed rotation changes inode: then only the new <log> follows. */
 static void follow_rotation(struct bt_logs_reader *r)
 {
     const struct lfile cur = r->files[r->n_files - 1];
-    struct lfile f;
-    size_t before = r->n_files;
+    const size_t before = r->n_files;
 
-    /* The writer may rotate again while the newer files are being opened,
-     * shifting every name by one: then what was opened is not the chain
-     * after ours. Open, check that ours did not move, else start over. */
-    for (int attempt = 0; attempt < 8; attempt++) {
-        size_t k = rotated_index(r->path, cur.dev, cur.ino);
-        for (size_t i = k > 0 ? k - 1 : 0; i >= 1; i--) {
-            if (open_rotated(r->path, i, &f) == 0 && push_file(r, &f) < 0)
-                lfile_close(&f);
+    for (int attempt = 0; attempt < 200; attempt++) {
+        bool gap, same = true;
+        struct lfile f;
+        struct stat st;
+        size_t k = rotated_index(r->path, cur.dev, cur.ino, &gap);
+        if (gap) {
+            struct timespec ts = {0, 1000000}; /* pool thread: let the renames finish */
+            nanosleep(&ts, NULL);
+            continue;
         }
-        if (lfile_open(r->path, false, &f) == 0 && push_file(r, &f) < 0)
-            lfile_close(&f);
-        if (k == 0 || rotated_index(r->path, cur.dev, cur.ino) == k)
+        for (size_t i = k > 0 ? k - 1 : 0;; i--) {
+            int rc = i ? open_rotated(r->path, i, &f) : lfile_open(r->path, false, &f);
+            if (rc == 0 && push_file(r, &f) < 0) {
+                lfile_close(&f);
+                rc = -1;
+            }
+            if (rc < 0 || stat_rotated(r->path, i, &st) < 0 ||
+                st.st_ino != r->files[r->n_files - 1].ino ||
+                st.st_dev != r->files[r->n_files - 1].dev) {
+                same = false;
+                break;
+            }
+            if (i == 0)
+                break;
+        }
+        if (same && rotated_index(r->path, cur.dev, cur.ino, &gap) == k && !gap)
             return;
         while (r->n_files > before)
             lfile_close(&r->files[--r->n_files]);
     }
+    /* A writer that never holds still: follow the live file at least. */
+    struct lfile f;
+    if (lfile_open(r->path, false, &f) == 0 && push_file(r, &f) < 0)
+        lfile_close(&f);
 }
 
 /* Go's RFC3339Nano with all nine digits, as dockerd prints log times. */
