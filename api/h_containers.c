@@ -68,7 +68,8 @@ static void ctr_created(void *arg, struct bt_ctr *c, const struct bt_err *err)
 
 int h_ctr_create(struct api_req *rq, struct bt_err **err)
 {
-    struct api_ctr_defaults dflt = {rq->daemon->cfg.log_driver, api_ncpu()};
+    struct api_ctr_defaults dflt = {rq->daemon->cfg.log_driver, &rq->daemon->cfg.log_opts,
+                                    api_ncpu()};
     struct api_ctr_create cc;
     struct create_ctx *x;
     cJSON *body;

@@ -183,6 +183,7 @@ static int parse_opts(struct api_req *rq, struct bt_logs_opts *o, struct bt_err 
     if (!o->out && !o->err)
         return bt_err_set(err, BT_EINVAL, 0, "Bad parameters: you must choose at least one stream");
     o->timestamps = api_req_query_bool(rq, "timestamps", false);
+    o->details = api_req_query_bool(rq, "details", false);
     if (tail && *tail && strcmp(tail, "all") != 0) {
         char *end;
         long n = strtol(tail, &end, 10);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "berth/config.h"
 #include "berth/err.h"
 
 struct bt_ctr;
@@ -21,6 +22,7 @@ struct bt_filters;
 /* What the daemon decides for a HostConfig the request leaves empty. */
 struct api_ctr_defaults {
     const char *log_driver; /* NULL: "json-file" */
+    const struct bt_strv *log_opts; /* daemon.json log-opts ("key=value"), may be NULL */
     int ncpu;               /* NanoCpus upper bound; 0: do not check */
 };
 

@@ -498,8 +498,6 @@ static int check_modes(const cJSON *hc, struct bt_err **err)
 
 static int check_log_config(const cJSON *lc, struct bt_err **err)
 {
-    static const char *const json_file_opts[] = {"max-file", "max-size", "compress", "labels",
-                                                 "labels-regex", "env", "env-regex", "tag"};
     const char *type = get_str(lc, "Type");
     const cJSON *opt;
 
@@ -508,12 +506,34 @@ static int check_log_config(const cJSON *lc, struct bt_err **err)
                           type);
     cJSON_ArrayForEach(opt, cJSON_GetObjectItemCaseSensitive(lc, "Config"))
     {
-        bool known = false;
-        for (size_t i = 0; i < ARRAY_SIZE(json_file_opts); i++)
-            known = known || strcmp(opt->string, json_file_opts[i]) == 0;
-        if (!known || strcmp(type, "none") == 0)
+        if (!bt_config_log_opt_known(type, opt->string))
             return bt_err_set(err, BT_EINVAL, 0, "unknown log opt '%s' for %s log driver",
                               opt->string, type);
+    }
+    return 0;
+}
+
+/* dockerd's mergeAndVerifyLogConfig: daemon.json's log-opts fill the keys a
+ * container of the daemon's log driver left out; its own --log-opt wins. */
+static int merge_log_opts(cJSON *lc, const struct api_ctr_defaults *dflt, struct bt_err **err)
+{
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(lc, "Config");
+    const char *drv = dflt->log_driver ? dflt->log_driver : "json-file";
+
+    if (!dflt->log_opts || strcmp(get_str(lc, "Type"), drv) != 0)
+        return 0;
+    for (size_t i = 0; i < dflt->log_opts->n; i++) {
+        const char *kv = dflt->log_opts->v[i];
+        const char *eq = strchr(kv, '=');
+        char key[64];
+        if (!eq || (size_t)(eq - kv) >= sizeof(key))
+            continue;
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = '\0';
+        if (cJSON_GetObjectItemCaseSensitive(cfg, key))
+            continue;
+        if (!cJSON_AddStringToObject(cfg, key, eq + 1))
+            return nomem(err);
     }
     return 0;
 }
@@ -581,6 +601,8 @@ static int fill_host_defaults(cJSON *hc, const struct api_ctr_defaults *dflt, st
         return -1;
     if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lc, "Config")) &&
         set_item(lc, "Config", cJSON_CreateObject(), err) < 0)
+        return -1;
+    if (merge_log_opts(lc, dflt, err) < 0)
         return -1;
     if (get_int(hc, "ShmSize") == 0 &&
         set_item(hc, "ShmSize", cJSON_CreateNumber(64.0 * 1024 * 1024), err) < 0)

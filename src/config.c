@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "berth/config.h"
+#include "berth/macro.h"
 #include "berth/version.h"
 
 int bt_strv_push(struct bt_strv *s, const char *v)
@@ -67,6 +68,7 @@ void bt_config_done(struct bt_config *c)
     bt_strv_done(&c->registry_mirrors);
     bt_strv_done(&c->insecure_registries);
     bt_strv_done(&c->flag_keys);
+    bt_strv_done(&c->log_opts);
     free(c->data_root);
     free(c->exec_root);
     free(c->config_file);
@@ -325,6 +327,19 @@ static int read_file(const char *path, char **ret, size_t *ret_len, struct bt_er
     return 0;
 }
 
+bool bt_config_log_opt_known(const char *driver, const char *key)
+{
+    static const char *const json_file_opts[] = {"max-file", "max-size", "compress", "labels",
+                                                 "labels-regex", "env", "env-regex", "tag"};
+
+    if (strcmp(driver, "json-file") != 0)
+        return false;
+    for (size_t i = 0; i < ARRAY_SIZE(json_file_opts); i++)
+        if (strcmp(key, json_file_opts[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Checks that hold whichever way a value was given. */
 static int config_validate(const struct bt_config *c, struct bt_err **err)
 {
@@ -336,6 +351,15 @@ static int config_validate(const struct bt_config *c, struct bt_err **err)
         strcmp(c->log_driver, "none") != 0)
         return bt_err_set(err, BT_EINVAL, 0, "invalid log driver \"%s\": berth supports "
                           "json-file and none", c->log_driver);
+    for (size_t i = 0; i < c->log_opts.n; i++) {
+        const char *kv = c->log_opts.v[i];
+        size_t kl = strcspn(kv, "=");
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)kl, kv);
+        if (!bt_config_log_opt_known(c->log_driver ? c->log_driver : "json-file", key))
+            return bt_err_set(err, BT_EINVAL, 0, "failed to set log opts: unknown log opt '%s' "
+                              "for %s log driver", key, c->log_driver ? c->log_driver : "json-file");
+    }
     if (c->data_root[0] != '/' || c->exec_root[0] != '/')
         return bt_err_set(err, BT_EINVAL, 0, "data-root and exec-root must be absolute paths");
     return 0;

@@ -11,7 +11,7 @@
 
 #include "berth/config.h"
 
-enum key_type { K_STRING, K_BOOL, K_INT, K_STRV, K_LOGLEVEL, K_HOSTS, K_BIP, K_POOLS };
+enum key_type { K_STRING, K_BOOL, K_INT, K_STRV, K_LOGLEVEL, K_HOSTS, K_BIP, K_POOLS, K_STRMAP };
 
 struct key_spec {
     const char *name;
@@ -38,6 +38,7 @@ static const struct key_spec keys[] = {
     {"insecure-registries", K_STRV, OFF(insecure_registries), 0},
     {"storage-driver", K_STRING, OFF(storage_driver), 0},
     {"log-driver", K_STRING, OFF(log_driver), 0},
+    {"log-opts", K_STRMAP, OFF(log_opts), 0},
     {"shutdown-timeout", K_INT, OFF(shutdown_timeout), 0},
     {"bip", K_BIP, OFF(bip), 0},
     {"default-address-pools", K_POOLS, OFF(addr_pools), 0},
@@ -58,6 +59,7 @@ static const char *type_name(enum key_type t)
     case K_INT: return "an integer";
     case K_STRV:
     case K_HOSTS: return "an array of strings";
+    case K_STRMAP: return "an object of strings";
     }
     return "?";
 }
@@ -135,6 +137,34 @@ static int apply_pools(struct bt_config *c, const cJSON *v, struct bt_err **err)
     return 0;
 }
 
+/* An object of strings, kept as "key=value" lines. */
+static int apply_strmap(struct bt_strv *dst, const cJSON *v)
+{
+    const cJSON *it;
+    struct bt_strv n = {0};
+
+    cJSON_ArrayForEach(it, v) {
+        size_t kl = strlen(it->string);
+        char *kv;
+        if (!cJSON_IsString(it) || !(kv = malloc(kl + strlen(it->valuestring) + 2))) {
+            bt_strv_done(&n);
+            return -1;
+        }
+        memcpy(kv, it->string, kl);
+        kv[kl] = '=';
+        memcpy(kv + kl + 1, it->valuestring, strlen(it->valuestring) + 1);
+        int r = bt_strv_push(&n, kv);
+        free(kv);
+        if (r < 0) {
+            bt_strv_done(&n);
+            return -1;
+        }
+    }
+    bt_strv_done(dst);
+    *dst = n;
+    return 0;
+}
+
 static int apply_key(struct bt_config *c, const struct key_spec *k, const cJSON *v,
                      struct bt_err **err)
 {
@@ -206,6 +236,10 @@ static int apply_key(struct bt_config *c, const struct key_spec *k, const cJSON 
             for (size_t i = 0; i < c->hosts.n; i++)
                 if (bt_config_check_host(c->hosts.v[i], err) < 0)
                     return -1;
+        return 0;
+    case K_STRMAP:
+        if (!cJSON_IsObject(v) || apply_strmap(field, v) < 0)
+            break;
         return 0;
     }
 bad_type:

@@ -31,6 +31,9 @@ void ctr_plan_done(struct ctr_start_plan *p);
 /* HostConfig resources as cgroup limits. -ENOMEM. */
 int ctr_resources(const cJSON *host_config, struct bt_cg_resources *r);
 void ctr_resources_done(struct bt_cg_resources *r);
+/* The json-file "attrs" object (ctr_logattrs.c) for the log options cfg of
+ * container c; *ret NULL when there are none. */
+int ctr_log_attrs(const struct bt_ctr *c, const cJSON *cfg, char **ret, struct bt_err **err);
 /* "10m" -> bytes (base 1024), -EINVAL. */
 int ctr_parse_size(const char *s, int64_t *ret);
 

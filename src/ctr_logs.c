@@ -24,6 +24,54 @@
 
 /* ---- one line ------------------------------------------------------------------- */
 
+/* Go's url.QueryEscape of s onto b. */
+static void query_escape(struct bt_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            (void)bt_buf_append(b, s, 1);
+        } else if (c == ' ') {
+            (void)bt_buf_append(b, "+", 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            (void)bt_buf_append(b, e, 3);
+        }
+    }
+}
+
+/* dockerd's --details prefix: the attrs sorted by key, "k=v" joined by ",". */
+static char *format_details(const cJSON *attrs)
+{
+    const cJSON *a, *b;
+    const cJSON *sorted[256];
+    size_t n = 0;
+    struct bt_buf out;
+
+    cJSON_ArrayForEach(a, attrs)
+        if (cJSON_IsString(a) && n < ARRAY_SIZE(sorted))
+            sorted[n++] = a;
+    for (size_t i = 1; i < n; i++) /* few keys: insertion sort */
+        for (size_t j = i; j > 0 && strcmp(sorted[j - 1]->string, sorted[j]->string) > 0; j--) {
+            b = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = b;
+        }
+    bt_buf_init(&out, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            (void)bt_buf_append(&out, ",", 1);
+        query_escape(&out, sorted[i]->string);
+        (void)bt_buf_append(&out, "=", 1);
+        query_escape(&out, sorted[i]->valuestring);
+    }
+    char *p = bt_buf_steal(&out, NULL);
+    return p ? p : strdup("");
+}
+
 int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret)
 {
     cJSON *o = cJSON_ParseWithLength(line, len);
@@ -41,6 +89,11 @@ int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret)
     if (bt_time_parse_rfc3339(time->valuestring, &ret->time_nano) < 0)
         goto out;
     ret->is_stderr = strcmp(stream->valuestring, "stderr") == 0;
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "attrs")) &&
+        !(ret->details = format_details(cJSON_GetObjectItemCaseSensitive(o, "attrs")))) {
+        r = -ENOMEM;
+        goto out;
+    }
     ret->log_len = strlen(log->valuestring);
     /* Take the decoded string from the tree rather than copying it. */
     ret->log = log->valuestring;
@@ -56,6 +109,8 @@ void bt_logline_done(struct bt_logline *l)
     /* cJSON's default allocator is malloc (the daemon never changes it). */
     free(l->log);
     l->log = NULL;
+    free(l->details);
+    l->details = NULL;
 }
 
 /* ---- the reader ------------------------------------------------------------------ */
@@ -230,33 +285,85 @@ static void start(struct bt_logs_reader *r)
     }
 }
 
+/* stat of <log>.i (plain, else .gz), or of <log> for i == 0. */
+static int stat_rotated(const char *path, size_t i, struct stat *st)
+{
+    char name[4096];
+
+    if (i == 0)
+        return stat(path, st);
+    snprintf(name, sizeof(name), "%s.%zu", path, i);
+    if (stat(name, st) == 0)
+        return 0;
+    snprintf(name, sizeof(name), "%s.%zu.gz", path, i);
+    return stat(name, st);
+}
+
+/* Where the file ino/dev sits among <log>.1 ... now; 0 if not found. A
+ * rotation renames top down, so while it runs one index may be vacant. */
+static size_t rotated_index(const char *path, dev_t dev, ino_t ino, bool *gap)
+{
+    int missing = 0;
+
+    *gap = false;
+    for (size_t i = 1; i <= MAX_ROTATED && missing < 2; i++) {
+        struct stat st;
+        if (stat_rotated(path, i, &st) < 0) {
+            missing++;
+            continue;
+        }
+        if (missing)
+            *gap = true;
+        missing = 0;
+        if (st.st_dev == dev && st.st_ino == ino)
+            return i;
+    }
+    return 0;
+}
+
 /* The live file was renamed away: queue the files that came after it
  * (<log>.k-1 ... <log>.1, then the new <log>), k being where ours is now.
+ * The names are a snapshot that a rotation running meanwhile shifts: the
+ * files opened count only when each is the one the snapshot named and no
+ * index was vacant (a rename in flight); else close them and look again.
  * A compressed rotation changes inode: then only the new <log> follows. */
 static void follow_rotation(struct bt_logs_reader *r)
 {
-    const struct lfile *cur = &r->files[r->n_files - 1];
-    struct lfile f;
-    size_t k = 0;
+    const struct lfile cur = r->files[r->n_files - 1];
+    const size_t before = r->n_files;
 
-    for (size_t i = 1; i <= MAX_ROTATED; i++) {
-        char name[4096];
+    for (int attempt = 0; attempt < 200; attempt++) {
+        bool gap, same = true;
+        struct lfile f;
         struct stat st;
-        snprintf(name, sizeof(name), "%s.%zu", r->path, i);
-        if (stat(name, &st) < 0) {
-            snprintf(name, sizeof(name), "%s.%zu.gz", r->path, i);
-            if (stat(name, &st) < 0)
+        size_t k = rotated_index(r->path, cur.dev, cur.ino, &gap);
+        if (gap) {
+            struct timespec ts = {0, 1000000}; /* pool thread: let the renames finish */
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        for (size_t i = k > 0 ? k - 1 : 0;; i--) {
+            int rc = i ? open_rotated(r->path, i, &f) : lfile_open(r->path, false, &f);
+            if (rc == 0 && push_file(r, &f) < 0) {
+                lfile_close(&f);
+                rc = -1;
+            }
+            if (rc < 0 || stat_rotated(r->path, i, &st) < 0 ||
+                st.st_ino != r->files[r->n_files - 1].ino ||
+                st.st_dev != r->files[r->n_files - 1].dev) {
+                same = false;
+                break;
+            }
+            if (i == 0)
                 break;
         }
-        if (st.st_dev == cur->dev && st.st_ino == cur->ino) {
-            k = i;
-            break;
-        }
+        if (same && rotated_index(r->path, cur.dev, cur.ino, &gap) == k && !gap)
+            return;
+        while (r->n_files > before)
+            lfile_close(&r->files[--r->n_files]);
     }
-    for (size_t i = k > 0 ? k - 1 : 0; i >= 1; i--) {
-        if (open_rotated(r->path, i, &f) == 0 && push_file(r, &f) < 0)
-            lfile_close(&f);
-    }
+    /* A writer that never holds still: follow the live file at least. */
+    struct lfile f;
     if (lfile_open(r->path, false, &f) == 0 && push_file(r, &f) < 0)
         lfile_close(&f);
 }
@@ -300,13 +407,19 @@ static int emit_line(struct bt_logs_reader *r, const char *line, size_t len, str
     }
     if (r->o.timestamps)
         ts_len = format_time(l.time_nano, ts, sizeof(ts));
+    /* dockerd: "<time> <attrs> <line>"; no attrs still gives the space. */
+    size_t det_len = r->o.details ? (l.details ? strlen(l.details) : 0) + 1 : 0;
     if (!r->o.tty) {
-        uint32_t n = (uint32_t)(ts_len + l.log_len);
+        uint32_t n = (uint32_t)(ts_len + det_len + l.log_len);
         unsigned char h[8] = {l.is_stderr ? 2 : 1, 0, 0, 0, (unsigned char)(n >> 24),
                               (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
         (void)bt_buf_append(out, h, sizeof(h));
     }
     (void)bt_buf_append(out, ts, ts_len);
+    if (det_len > 1)
+        (void)bt_buf_append(out, l.details, det_len - 1);
+    if (det_len)
+        (void)bt_buf_append(out, " ", 1);
     (void)bt_buf_append(out, l.log, l.log_len);
     bt_logline_done(&l);
     return 0;

@@ -394,7 +394,8 @@ static int log_opts(const struct bt_ctr *c, struct bt_rt_spec *s, struct bt_err 
     v = cJSON_GetObjectItemCaseSensitive(cfg, "max-size");
     if (cJSON_IsString(v) && *v->valuestring && strcmp(v->valuestring, "-1") &&
         ctr_parse_size(v->valuestring, &s->log_max_size) < 0)
-        return bt_err_set(err, BT_EINVAL, 0, "invalid log opt max-size: %s", v->valuestring);
+        return bt_err_set(err, BT_EINVAL, 0, "failed to initialize logging driver: invalid size: "
+                          "'%s'", v->valuestring);
     v = cJSON_GetObjectItemCaseSensitive(cfg, "max-file");
     if (cJSON_IsString(v) && *v->valuestring) {
         char *end;
@@ -410,7 +411,7 @@ static int log_opts(const struct bt_ctr *c, struct bt_rt_spec *s, struct bt_err 
     v = cJSON_GetObjectItemCaseSensitive(cfg, "compress");
     if (cJSON_IsString(v))
         s->log_compress = strcmp(v->valuestring, "true") == 0 || strcmp(v->valuestring, "1") == 0;
-    return 0;
+    return ctr_log_attrs(c, cfg, &s->log_attrs, err);
 }
 
 int ctr_plan_build(struct bt_daemon *d, const struct bt_ctr *c, const char *run_dir,

@@ -142,6 +142,7 @@ static bool spec_to_json(cJSON *o, const struct bt_rt_spec *s)
            add_str(o, "log_path", s->log_path) &&
            add_num(o, "log_max_size", (double)s->log_max_size) &&
            add_num(o, "log_max_file", s->log_max_file) &&
+           add_str(o, "log_attrs", s->log_attrs) &&
            add_bool(o, "log_compress", s->log_compress) && add_bool(o, "tty", s->tty) &&
            add_bool(o, "open_stdin", s->open_stdin) && add_bool(o, "stdin_once", s->stdin_once) &&
            add_bool(o, "attach_wait", s->attach_wait) &&
@@ -408,6 +409,7 @@ static int spec_from_json(const cJSON *o, struct bt_rt_spec *s, struct bt_err **
 {
     if (get_str(o, "id", &s->id, err) < 0 || get_str(o, "run_dir", &s->run_dir, err) < 0 ||
         get_str(o, "log_path", &s->log_path, err) < 0 ||
+        get_str(o, "log_attrs", &s->log_attrs, err) < 0 ||
         GET_INT(o, "log_max_size", 0, MAX_EXACT, s->log_max_size) < 0 ||
         GET_INT(o, "log_max_file", 0, INT_MAX, s->log_max_file) < 0 ||
         get_bool(o, "log_compress", &s->log_compress, err) < 0 ||
@@ -462,6 +464,7 @@ void bt_rt_spec_done(struct bt_rt_spec *s)
     free(s->id);
     free(s->run_dir);
     free(s->log_path);
+    free(s->log_attrs);
     free(s->rootfs);
     free(s->netns_path);
     free(s->hostname);

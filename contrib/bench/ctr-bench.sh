@@ -22,6 +22,8 @@ bench_name=ctr-bench
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$script_dir/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=ctr_lib.sh
+. "$script_dir/ctr_lib.sh"
 
 usage() {
     cat <<'EOF'
@@ -72,6 +74,7 @@ export BENCH_SETTLE=${BENCH_SETTLE:-2}
 python=/usr/bin/python3
 driver=$script_dir/ctr_bench.py
 image=ctrbench # the busybox image's name in both daemons
+extra_cgroup_ids=ctr-bench-runc # runc's cgroup (cgroupsPath below)
 
 # Targets from issue 4.
 target_start_docker=0.1 # berthd's median start at most 1/10 of dockerd's
@@ -89,87 +92,12 @@ need_dockerd
 need_berthd "$builddir" "build it first (contrib/build.sh)"
 [ -x "$builddir/berth-monitor" ] || die "no berth-monitor next to $berthd"
 
-# ---- clean-up ---------------------------------------------------------------
-
-# Container ids either daemon ever created: their records are in the data roots.
-# shellcheck disable=SC2317 # run from the EXIT trap
-our_ids() {
-    local p
-    for p in "$berth_data"/containers/* "$docker_data"/containers/*; do
-        [[ ${p##*/} =~ ^[0-9a-f]{64}$ ]] && echo "${p##*/}"
-    done
-    return 0
-}
-
-# pids whose command line mentions the temp dir (monitors, shims, runc).
-# shellcheck disable=SC2317 # run from the EXIT trap
-our_pids() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" != $$ ] || continue
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$tmp/" && echo "${p#/proc/}"
-    done
-    return 0
-}
-
-# shellcheck disable=SC2317 # run from the EXIT trap
-ctr_cleanup() {
-    local rc=$? id d p
-    set +e
-    trap '' INT TERM
-    # Remove every container through its daemon while it still runs: the
-    # daemon unmounts, kills and deletes cgroups as it does for a user.
-    for d in berthd dockerd; do
-        alive "$(pid_of "$d")" || continue
-        timeout 300 "$python" "$driver" clean "$(sock_of "$d")" >/dev/null 2>>"$tmp/clean.log" ||
-            say "could not remove every $d container (see $tmp/clean.log)"
-    done
-    (exit "$rc")
-    # lib.sh's cleanup stops the daemons and unmounts; our part runs in
-    # cleanup_extra, after the daemons are gone.
-    cleanup
-}
-
-# shellcheck disable=SC2317 # run from lib.sh's cleanup
-cleanup_extra() {
-    local id dir p pids
-    # Whatever a daemon left: the processes of our containers' cgroups, then
-    # the monitors, shims and runc processes that mention the temp dir.
-    for id in $(our_ids) ctr-bench-runc; do
-        for dir in /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/*/docker/"$id" /sys/fs/cgroup/*/"$id" \
-            /sys/fs/cgroup/berth/"$id" /sys/fs/cgroup/docker/"$id"; do
-            [ -d "$dir" ] || continue
-            while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$dir/cgroup.procs"
-        done
-    done
-    pids=$(our_pids)
-    # shellcheck disable=SC2086
-    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
-    sleep 0.2
-    for id in $(our_ids) ctr-bench-runc; do
-        for dir in /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/*/docker/"$id" /sys/fs/cgroup/*/"$id" \
-            /sys/fs/cgroup/berth/"$id" /sys/fs/cgroup/docker/"$id"; do
-            [ -d "$dir" ] && rmdir "$dir" 2>/dev/null
-        done
-    done
-    return 0
-}
-
 make_tmpdir berth-ctr-bench
 trap ctr_cleanup EXIT
 
 # ---- the image and the bundle -------------------------------------------------
 
-say "building the busybox rootfs"
-rootfs=$tmp/rootfs
-mkdir -p "$rootfs"/{bin,dev,etc,proc,sys,tmp}
-cp /bin/busybox "$rootfs/bin/busybox"
-for a in $(/bin/busybox --list); do
-    [ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"
-done
-echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-tar -C "$rootfs" -cf "$tmp/rootfs.tar" .
+make_busybox_tar
 
 # The OCI bundle for runc: `runc spec`'s defaults (its own network, pid, ipc,
 # uts and mount namespaces, like a container with network none), running
@@ -197,11 +125,7 @@ docker_version=$(dockerd --version 2>&1 | head -n 1)
 runc_version=$(runc --version | head -n 1)
 start_berthd
 start_dockerd
-for d in berthd dockerd; do
-    out=$("$python" "$driver" import "$(sock_of "$d")" "$tmp/rootfs.tar" "$image") ||
-        die "cannot import the busybox image into $d"
-    say "$d: imported $image ($(kv "$out" image))"
-done
+import_busybox "$image"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 docker_shim_addr=$tmp/docker-run/containerd/containerd.sock
 

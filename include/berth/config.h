@@ -42,6 +42,7 @@ struct bt_config {
     struct bt_strv insecure_registries;
     char *storage_driver; /* NULL: choose at start */
     char *log_driver;
+    struct bt_strv log_opts; /* daemon.json "log-opts", as "key=value" */
     int shutdown_timeout; /* seconds */
 
     /* API server limits (berth's own keys). */
@@ -76,6 +77,10 @@ int bt_config_check_host(const char *host, struct bt_err **err);
 /* Read the config file again for a reload (SIGHUP): a fresh config holding
  * the file's values; keys set by flags at start stay the flags'. Blocking. */
 int bt_config_reload(const struct bt_config *cur, struct bt_config *ret, struct bt_err **err);
+
+/* Is key an option of the log driver (json-file, none: none)? As dockerd's
+ * ValidateLogOpt: checked at create and for daemon.json's log-opts. */
+bool bt_config_log_opt_known(const char *driver, const char *key);
 
 int bt_strv_push(struct bt_strv *s, const char *v);
 void bt_strv_done(struct bt_strv *s);

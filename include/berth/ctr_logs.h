@@ -18,6 +18,8 @@ struct bt_logline {
     size_t log_len;
     bool is_stderr;
     int64_t time_nano;
+    char *details; /* the entry's "attrs" as `docker logs --details` shows
+                    * them ("k=v,k2=v2", sorted, query-escaped); NULL: none */
 };
 /* 0, or -EINVAL for a line that is not a json-file entry, -ENOMEM. */
 int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret);
@@ -26,6 +28,7 @@ void bt_logline_done(struct bt_logline *l);
 struct bt_logs_opts {
     bool out, err;     /* which streams */
     bool timestamps;   /* payload starts with "<RFC3339Nano> " */
+    bool details;      /* then "<attrs> " (see bt_logline.details) */
     bool tty;          /* raw bytes, else 8-byte multiplexed frames */
     long tail;         /* last N lines of both streams (before the stream filter); < 0: all */
     int64_t since, until; /* ns since the epoch, 0: no bound */

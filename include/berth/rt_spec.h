@@ -65,6 +65,9 @@ struct bt_rt_spec {
     int64_t log_max_size;
     int log_max_file;
     bool log_compress;
+    char *log_attrs;       /* NULL, or a JSON object of strings: the json-file
+                            * driver's "attrs" (--log-opt labels/env/tag),
+                            * written verbatim into every entry */
     bool tty, open_stdin, stdin_once;
     bool attach_wait;      /* an attach client is on its way: hold the output
                             * (unread in its pipes) until it comes, 10 s at most */

@@ -25,6 +25,9 @@
 #define CTL_OUT_MAX 4096  /* unread replies: a client this far behind is gone */
 #define CTL_CLIENTS_MAX 1024
 
+/* A deep backlog: berthd connects without blocking, and a unix connect to
+ * a full backlog fails at once (EAGAIN), so 20 `docker attach` at once
+ * must not find it full before the loop accepts. */
 int mon_ctl_listen(struct mon *m, struct bt_err **err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -39,7 +42,7 @@ int mon_ctl_listen(struct mon *m, struct bt_err **err)
     int r = bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
     int e = errno;
     umask(old);
-    if (r < 0 || listen(m->listen_fd, 16) < 0) {
+    if (r < 0 || listen(m->listen_fd, SOMAXCONN) < 0) {
         e = r < 0 ? e : errno;
         (void)close(m->listen_fd);
         m->listen_fd = -1;

@@ -20,7 +20,8 @@
 /* Room for the worst entry: every byte of a full line escaped to 6 bytes,
  * plus the keys and the time. Static and untouched until output needs it, so
  * a quiet container never makes these pages resident. */
-#define ENTRY_OVERHEAD 128
+#define MON_ATTRS_MAX (16 * 1024)
+#define ENTRY_OVERHEAD (128 + MON_ATTRS_MAX)
 #define OUT_CAP (6 * MON_LINE_MAX + ENTRY_OVERHEAD + 32 * 1024)
 static char out_buf[OUT_CAP];
 static size_t out_len;
@@ -35,6 +36,13 @@ int mon_log_open(struct mon_log *lg, const struct bt_rt_spec *s, struct bt_err *
     lg->compress = s->log_compress;
     if (!s->log_path)
         return 0;
+    if (s->log_attrs && *s->log_attrs) {
+        lg->attrs_len = strlen(s->log_attrs);
+        if (lg->attrs_len > MON_ATTRS_MAX)
+            return bt_err_set(err, BT_EINVAL, 0, "log attrs longer than %d bytes", MON_ATTRS_MAX);
+        if (!(lg->attrs = strdup(s->log_attrs)))
+            return bt_err_set(err, BT_EINTERNAL, ENOMEM, "log attrs");
+    }
     if (!(lg->path = strdup(s->log_path)))
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "log path");
     if (mon__log_reopen(lg) < 0)
@@ -202,7 +210,13 @@ static void put_entry(struct mon_log *lg, const struct mon_stream *st, const cha
     put_escaped((const unsigned char *)p, n);
     put("\",\"stream\":\"", 12);
     put(st->name, strlen(st->name));
-    put("\",\"time\":\"", 10);
+    if (lg->attrs) { /* dockerd's order: log, stream, attrs, time */
+        put("\",\"attrs\":", 10);
+        put(lg->attrs, lg->attrs_len);
+        put(",\"time\":\"", 9);
+    } else {
+        put("\",\"time\":\"", 10);
+    }
     put(stamp, stamp_len);
     put("\"}\n", 3);
     /* dockerd rotates when current size + this message > max-size; what is
@@ -273,4 +287,6 @@ void mon_log_close(struct mon_log *lg)
     lg->fd = -1;
     free(lg->path);
     lg->path = NULL;
+    free(lg->attrs);
+    lg->attrs = NULL;
 }

@@ -34,6 +34,8 @@ struct mon_log {
     int64_t max_size; /* 0: never rotate */
     int max_file;
     bool compress;
+    char *attrs; /* JSON object written as every entry's "attrs", or NULL */
+    size_t attrs_len;
     pid_t gz_pid; /* child gzipping <path>.1, 0 if none */
     bool failed;  /* a write failed: reported once on stderr */
 };

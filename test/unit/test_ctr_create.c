@@ -13,7 +13,7 @@
 
 #include "api/json_ctr.h"
 
-static const struct api_ctr_defaults v1 = {NULL, 4};
+static const struct api_ctr_defaults v1 = {.log_driver = NULL, .ncpu = 4};
 
 static int parse(const char *json, const struct api_ctr_defaults *d, struct api_ctr_create *ret,
                  char **ret_msg)
@@ -148,7 +148,7 @@ static void test_cli_values_echoed(void **state)
 
 static void test_cgroupns_follows_cgroup_version(void **state)
 {
-    const struct api_ctr_defaults v2 = {"none", 0};
+    const struct api_ctr_defaults v2 = {.log_driver = "none", .ncpu = 0};
     struct api_ctr_create c;
     char *msg;
 
