@@ -147,8 +147,18 @@ static int op_queue(struct bt_daemon *d, const char *id, char *text, bt_net_done
                     void *arg)
 {
     struct bt_nets *s = d->nets;
-    struct net_op *op = calloc(1, sizeof(*op));
+    struct net_op *op;
 
+    /* A write of the same record still waiting takes the newer text: a
+     * burst of endpoint changes (containers made and removed on the default
+     * bridge) costs one write, not one each. */
+    for (op = s->busy && s->head ? s->head->next : s->head; text && !done && op; op = op->next)
+        if (op->text && !op->done && strcmp(op->id, id) == 0) {
+            free(op->text);
+            op->text = text;
+            return 0;
+        }
+    op = calloc(1, sizeof(*op));
     if (!op || asprintf(&op->path, "%s/%s.json", s->dir, id) < 0) {
         free(op);
         free(text);
