@@ -14,6 +14,7 @@
 #include "berth/container.h"
 #include "berth/daemon.h"
 #include "berth/filters.h"
+#include "berth/network.h"
 #include "berth/image_ops.h"
 #include "berth/images.h"
 #include "berth/kv.h"
@@ -278,16 +279,19 @@ static bool ancestor_match(const struct api_ctr_filter *cf, struct bt_daemon *d,
     return false;
 }
 
-static bool network_match(const struct bt_filters *f, const struct bt_ctr *c)
+/* network=X: the container has an endpoint on the network named X or
+ * with ID X. */
+static bool network_match(struct bt_daemon *d, const struct bt_filters *f, const struct bt_ctr *c)
 {
-    const char *net = api_ctr_network_name(c), *v;
+    const struct bt_net *n;
+    const char *v;
 
     if (bt_filters_count(f, "network") == 0)
         return true;
-    /* TODO(networking issue): network IDs and user networks' endpoints. */
-    for (size_t i = 0; net && (v = bt_filters_value(f, "network", i)); i++)
-        if (strcmp(v, net) == 0)
-            return true;
+    for (size_t k = 0; (n = bt_net_ctr_net_at(d, c->id, k)); k++)
+        for (size_t i = 0; (v = bt_filters_value(f, "network", i)); i++)
+            if (strcmp(v, n->name) == 0 || strcmp(v, n->id) == 0)
+                return true;
     return false;
 }
 
@@ -342,7 +346,7 @@ enum api_ctr_filter_result api_ctr_filter_match(struct api_ctr_filter *cf, struc
         return API_CTR_EXCLUDE;
     if (!bt_filters_match_exact(cf->f, "health", api_ctr_health(c)))
         return API_CTR_EXCLUDE;
-    if (!later_keys_match(cf->f) || !network_match(cf->f, c) || !ancestor_match(cf, d, c))
+    if (!later_keys_match(cf->f) || !network_match(d, cf->f, c) || !ancestor_match(cf, d, c))
         return API_CTR_EXCLUDE;
     return API_CTR_INCLUDE;
 }

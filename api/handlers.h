@@ -41,6 +41,13 @@ int h_exec_start(struct api_req *rq, struct bt_err **err);
 int h_exec_resize(struct api_req *rq, struct bt_err **err);
 int h_exec_inspect(struct api_req *rq, struct bt_err **err);
 int h_ctr_logs(struct api_req *rq, struct bt_err **err);
+int h_nets_list(struct api_req *rq, struct bt_err **err);
+int h_net_inspect(struct api_req *rq, struct bt_err **err);
+int h_net_create(struct api_req *rq, struct bt_err **err);
+int h_net_delete(struct api_req *rq, struct bt_err **err);
+int h_nets_prune(struct api_req *rq, struct bt_err **err);
+int h_net_connect(struct api_req *rq, struct bt_err **err);
+int h_net_disconnect(struct api_req *rq, struct bt_err **err);
 
 /* The CPUs this process may use (NanoCpus bound of create and update). */
 int api_ncpu(void);

@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "api/json_ctr.h"
+#include "api/json_net.h"
 #include "api/json_images.h"
 #include "api/json_system.h"
 #include "berth/container.h"
 #include "berth/daemon.h"
+#include "berth/network.h"
 #include "berth/storage.h"
 #include "berth/sysinfo.h"
 
@@ -89,13 +91,18 @@ static cJSON *json_graph_driver(struct bt_daemon *d, const struct bt_ctr *c)
     return o;
 }
 
-/* Networking is a later issue: the keys dockerd shows, with empty values,
- * and the endpoint of the network the container's mode names. */
-static cJSON *json_network_settings(const struct bt_ctr *c)
+/* dockerd's NetworkSettings: the endpoints of every network the container
+ * is on; the top-level address keys are the default bridge's endpoint. */
+static cJSON *json_network_settings(struct bt_daemon *d, const struct bt_ctr *c)
 {
-    cJSON *o = cJSON_CreateObject(), *nets;
-    const char *name = api_ctr_network_name(c);
+    cJSON *o = cJSON_CreateObject();
+    struct bt_net *bridge = NULL;
+    const struct bt_net_ep *ep = NULL;
+    char gw[BT_NET_IP_MAX] = "";
 
+    if (bt_net_lookup(d, "bridge", &bridge, NULL) == 0 && (ep = bt_net_ep_of(bridge, c->id)) &&
+        *ep->ipv4 && bridge->n_ipam)
+        snprintf(gw, sizeof(gw), "%s", bridge->ipam[0].gateway);
     cJSON_AddStringToObject(o, "Bridge", "");
     cJSON_AddStringToObject(o, "SandboxID", "");
     cJSON_AddBoolToObject(o, "HairpinMode", false);
@@ -105,17 +112,15 @@ static cJSON *json_network_settings(const struct bt_ctr *c)
     cJSON_AddStringToObject(o, "SandboxKey", "");
     cJSON_AddNullToObject(o, "SecondaryIPAddresses");
     cJSON_AddNullToObject(o, "SecondaryIPv6Addresses");
-    cJSON_AddStringToObject(o, "EndpointID", "");
-    cJSON_AddStringToObject(o, "Gateway", "");
+    cJSON_AddStringToObject(o, "EndpointID", ep ? ep->id : "");
+    cJSON_AddStringToObject(o, "Gateway", gw);
     cJSON_AddStringToObject(o, "GlobalIPv6Address", "");
     cJSON_AddNumberToObject(o, "GlobalIPv6PrefixLen", 0);
-    cJSON_AddStringToObject(o, "IPAddress", "");
-    cJSON_AddNumberToObject(o, "IPPrefixLen", 0);
+    cJSON_AddStringToObject(o, "IPAddress", ep ? ep->ipv4 : "");
+    cJSON_AddNumberToObject(o, "IPPrefixLen", ep && *ep->ipv4 ? ep->prefix : 0);
     cJSON_AddStringToObject(o, "IPv6Gateway", "");
-    cJSON_AddStringToObject(o, "MacAddress", "");
-    nets = cJSON_AddObjectToObject(o, "Networks");
-    if (name)
-        cJSON_AddItemToObject(nets, name, api_json_endpoint_empty());
+    cJSON_AddStringToObject(o, "MacAddress", ep ? ep->mac : "");
+    cJSON_AddItemToObject(o, "Networks", api_json_ctr_networks(d, c));
     return o;
 }
 
@@ -156,6 +161,6 @@ cJSON *api_json_ctr_inspect(struct bt_daemon *d, const struct bt_ctr *c, bool wi
     }
     cJSON_AddArrayToObject(o, "Mounts"); /* TODO(volumes issue) */
     cJSON_AddItemToObject(o, "Config", dup_or_null(c->config));
-    cJSON_AddItemToObject(o, "NetworkSettings", json_network_settings(c));
+    cJSON_AddItemToObject(o, "NetworkSettings", json_network_settings(d, c));
     return o;
 }

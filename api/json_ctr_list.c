@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/json_ctr.h"
+#include "api/json_net.h"
 #include "berth/buf.h"
 #include "berth/container.h"
 #include "berth/daemon.h"
@@ -188,14 +189,11 @@ static const char *summary_image(struct bt_daemon *d, const struct bt_ctr *c)
     return img->valuestring;
 }
 
-static cJSON *summary_network(const struct bt_ctr *c)
+static cJSON *summary_network(struct bt_daemon *d, const struct bt_ctr *c)
 {
-    cJSON *ns = cJSON_CreateObject(), *nets = cJSON_AddObjectToObject(ns, "Networks");
-    const char *name = api_ctr_network_name(c);
+    cJSON *ns = cJSON_CreateObject();
 
-    /* TODO(networking issue): the endpoint's addresses. */
-    if (name)
-        cJSON_AddItemToObject(nets, name, api_json_endpoint_empty());
+    cJSON_AddItemToObject(ns, "Networks", api_json_ctr_networks(d, c));
     return ns;
 }
 
@@ -228,7 +226,7 @@ cJSON *api_json_ctr_summary(struct bt_daemon *d, const struct bt_ctr *c, int64_t
     hc = cJSON_AddObjectToObject(o, "HostConfig");
     if (cJSON_IsString(mode) && *mode->valuestring)
         cJSON_AddStringToObject(hc, "NetworkMode", mode->valuestring);
-    cJSON_AddItemToObject(o, "NetworkSettings", summary_network(c));
+    cJSON_AddItemToObject(o, "NetworkSettings", summary_network(d, c));
     cJSON_AddArrayToObject(o, "Mounts"); /* TODO(volumes issue) */
     return o;
 }

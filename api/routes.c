@@ -45,6 +45,13 @@ const struct api_route api_routes[] = {
     {"POST", "/exec/{id}/resize", h_exec_resize, 0},
     {"GET", "/exec/{id}/json", h_exec_inspect, 0},
     {"DELETE", "/containers/{id}", h_ctr_delete, 0},
+    {"GET", "/networks", h_nets_list, 0},
+    {"POST", "/networks/create", h_net_create, 0},
+    {"POST", "/networks/prune", h_nets_prune, 0},
+    {"GET", "/networks/{id}", h_net_inspect, 0},
+    {"POST", "/networks/{id}/connect", h_net_connect, 0},
+    {"POST", "/networks/{id}/disconnect", h_net_disconnect, 0},
+    {"DELETE", "/networks/{id}", h_net_delete, 0},
 };
 
 const size_t api_routes_n = ARRAY_SIZE(api_routes);

@@ -15,6 +15,7 @@
 #include "berth/image_ops.h"
 #include "berth/images.h"
 #include "berth/job.h"
+#include "berth/network.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
 #include "src/ctr-internal.h"
@@ -65,6 +66,7 @@ static void create_done(void *arg, bool ran)
     if (j->err) {
         if (c->top_chain[0])
             (void)stor_layer_unref(d->layers, c->top_chain, c->id, NULL);
+        bt_net_ctr_detach(d, c);
         bt__ctrs_remove(d, c);
         j->done(j->arg, NULL, j->err);
         free(c->rt);
@@ -183,6 +185,14 @@ int bt_ctr_create(struct bt_daemon *d, const char *name, cJSON *config, cJSON *h
         bt_err_set(err, BT_EINTERNAL, -r, "out of memory");
         goto fail;
     }
+    /* Endpoints are reserved once the ID and name are known, and before
+     * the record is encoded: it mirrors them in NetworkingConfig. */
+    if ((r = bt_net_ctr_attach(d, c, err)) < 0) {
+        bt__ctrs_remove(d, c);
+        if (c->top_chain[0])
+            (void)stor_layer_unref(d->layers, c->top_chain, c->id, NULL);
+        goto fail;
+    }
     c->rt->phase = CTR_STARTING; /* nothing may act on it until the record is written */
     j = calloc(1, sizeof(*j));
     if (j) {
@@ -196,6 +206,7 @@ int bt_ctr_create(struct bt_daemon *d, const char *name, cJSON *config, cJSON *h
         if (j)
             free(j->cdir), free(j->record);
         free(j);
+        bt_net_ctr_detach(d, c);
         bt__ctrs_remove(d, c);
         if (c->top_chain[0])
             (void)stor_layer_unref(d->layers, c->top_chain, c->id, NULL);

@@ -12,6 +12,7 @@
 #include "berth/daemon.h"
 #include "berth/job.h"
 #include "berth/log.h"
+#include "berth/network.h"
 #include "berth/storage.h"
 #include "src/ctr-internal.h"
 #include "berth/exec.h"
@@ -54,6 +55,7 @@ static void remove_done(void *arg, bool ran)
                bt_log_q(j->err->msg));
     ctr_monitor_detach(c);
     ctr_restart_cancel(c);
+    bt_net_ctr_detach(d, c);
     bt__ctrs_remove(d, c);
     ctr_event(d, c, "destroy", NULL, NULL);
     ctr_waiters_removed(c, c->state.exit_code);

@@ -15,6 +15,7 @@
 #include "berth/container.h"
 #include "berth/daemon.h"
 #include "berth/events.h"
+#include "berth/network.h"
 #include "berth/images.h"
 #include "berth/blobmap.h"
 #include "berth/storage.h"
@@ -177,8 +178,9 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
     if (!d->events)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "events");
-    if (bt_ctrs_open(d, err) < 0)
+    if (bt_nets_open(d, err) < 0 || bt_ctrs_open(d, err) < 0)
         return -1;
+    bt_nets_reconcile(d);
     daemon_drop_stray_refs(d);
     uv_signal_init(loop, &d->sig_term);
     uv_signal_init(loop, &d->sig_int);
@@ -420,6 +422,7 @@ void bt_daemon_done(struct bt_daemon *d)
     /* Let close callbacks run so every handle is released before freeing. */
     (void)uv_run(d->loop, UV_RUN_DEFAULT);
     bt_ctrs_done(d);
+    bt_nets_free(d);
     api_server_free(d->api);
     d->api = NULL;
     bt_events_free(d->events);

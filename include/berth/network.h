@@ -1,0 +1,160 @@
+/* Networks: the daemon's network records, their endpoints and the store.
+ *
+ * A network record is what `docker network inspect` shows (Docker's fields)
+ * plus the Linux bridge name and the endpoints: one per container connected,
+ * with the address reserved for it. Records live in
+ * data-root/networks/<id>.json, written atomically on the pool; the three
+ * predefined networks (bridge, host, none) always exist and keep their IDs.
+ *
+ * Addresses are reserved in the record when a container is created on a
+ * network or connected to one; wiring the container (veth, routes, rules)
+ * is the start path's business (bt_net_ctr_prepare, later).
+ *
+ * Loop thread only, unless a function says ANY. */
+#ifndef BERTH_NETWORK_H
+#define BERTH_NETWORK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth/err.h"
+
+struct bt_daemon;
+struct bt_ctr;
+struct bt_filters;
+struct bt_kv;
+
+#define BT_NET_ID_LEN 64
+#define BT_NET_IP_MAX 16  /* "255.255.255.255" + NUL */
+#define BT_NET_MAC_MAX 18 /* "02:42:ac:11:00:02" + NUL */
+#define BT_NET_DEFAULT_BRIDGE "berth0"
+
+/* One IPAM.Config entry. Strings are never NULL ("" when unset). */
+struct bt_net_ipam {
+    char *subnet;   /* "172.18.0.0/16" */
+    char *gateway;  /* "172.18.0.1" */
+    char *ip_range; /* a sub-range containers' addresses come from */
+};
+
+/* A container on the network. */
+struct bt_net_ep {
+    char ctr_id[BT_NET_ID_LEN + 1];
+    char *ctr_name;                 /* without '/', as at connect time */
+    char id[BT_NET_ID_LEN + 1];     /* EndpointID */
+    char mac[BT_NET_MAC_MAX];       /* "" on host/none */
+    char ipv4[BT_NET_IP_MAX];       /* "" on host/none */
+    int prefix;                     /* of ipv4's subnet */
+    char *ipam_ipv4;                /* IPAMConfig.IPv4Address asked for, "" none */
+    char **aliases;                 /* NULL-terminated, NULL when none */
+};
+
+struct bt_net {
+    char id[BT_NET_ID_LEN + 1];
+    char *name;
+    int64_t created_nano;
+    char *driver;        /* "bridge", "host", "null" */
+    bool enable_ipv6, internal, attachable;
+    char *ipam_driver;   /* "default" */
+    struct bt_kv *ipam_options;
+    size_t n_ipam_options;
+    bool ipam_options_set; /* false: shown as null */
+    struct bt_net_ipam *ipam;
+    size_t n_ipam;
+    bool subnet_auto;    /* the pool was chosen by berth, not the user: no --ip */
+    struct bt_kv *options; /* exactly the user's (compose compares them) */
+    size_t n_options;
+    struct bt_kv *labels;
+    size_t n_labels;
+    char *bridge;        /* Linux bridge name, "" for host/null */
+    struct bt_net_ep *eps;
+    size_t n_eps;
+};
+
+/* ---- records (src/net_record.c) ------------------------------------------ */
+
+/* A zeroed record with a fresh random ID and created_nano = now; every
+ * string "" (never NULL). NULL on ENOMEM. ANY. */
+struct bt_net *bt_net_new(void);
+void bt_net_free(struct bt_net *n);
+void bt_net_ep_done(struct bt_net_ep *ep);
+/* bridge, host or none. ANY. */
+bool bt_net_name_predefined(const char *name);
+/* The record file's JSON (our own format, see net_record.c). malloc'd
+ * text, NULL on ENOMEM. ANY. */
+char *bt_net_encode(const struct bt_net *n);
+/* BT_EINVAL naming what is wrong. ANY. */
+int bt_net_decode(const char *text, size_t len, struct bt_net **ret, struct bt_err **err);
+/* A fresh random 64-hex ID whose short form is not all digits. ANY. */
+int bt_net_random_id(char id[BT_NET_ID_LEN + 1]);
+
+/* ---- the store (src/net_store.c) ----------------------------------------- */
+
+/* Start-up, blocking: load data-root/networks/ *.json (a file that does not
+ * parse is renamed aside and logged) and make the predefined networks that
+ * are missing. */
+int bt_nets_open(struct bt_daemon *d, struct bt_err **err);
+/* After the containers are loaded: drop endpoints whose container is gone
+ * (a crash between the two writes), releasing their addresses. */
+void bt_nets_reconcile(struct bt_daemon *d);
+void bt_nets_free(struct bt_daemon *d);
+
+size_t bt_nets_count(const struct bt_daemon *d);
+/* Creation order. */
+struct bt_net *bt_nets_at(const struct bt_daemon *d, size_t i);
+/* dockerd's order: full ID, exact name, unique ID prefix. BT_ENOTFOUND
+ * "network x not found"; an ambiguous prefix is BT_EINVAL
+ * "network x is ambiguous (N matches found based on ID prefix)". */
+int bt_net_lookup(const struct bt_daemon *d, const char *term, struct bt_net **ret,
+                  struct bt_err **err);
+const struct bt_net_ep *bt_net_ep_of(const struct bt_net *n, const char *ctr_id);
+
+typedef void (*bt_net_done_fn)(void *arg, struct bt_net *n, const struct bt_err *err);
+
+/* Create from proto (taken whatever the result): name, driver, flags,
+ * options, labels and the user's IPAM config; the subnet is chosen when the
+ * user gave none, the bridge named. Checks names (409 "network with name x
+ * already exists", 403 for predefined names), drivers, IPAM config (400),
+ * overlaps (403 "Pool overlaps with other one on this address space").
+ * done runs once the record is on disk. Emits "create". */
+int bt_net_create(struct bt_daemon *d, struct bt_net *proto, bt_net_done_fn done, void *arg,
+                  struct bt_err **err);
+/* Remove: 403 for predefined networks and networks with endpoints. done
+ * runs once the file is gone (n is freed by then: done gets NULL). Emits
+ * "destroy". */
+int bt_net_remove(struct bt_daemon *d, struct bt_net *n, bt_net_done_fn done, void *arg,
+                  struct bt_err **err);
+/* Remove every custom network without endpoints that matches f (until,
+ * label, label!). *ret_names: the removed names (malloc'd strv, NULL when
+ * none). Files are removed in the background. */
+int bt_nets_prune(struct bt_daemon *d, const struct bt_filters *f, char ***ret_names,
+                  size_t *ret_n, struct bt_err **err);
+
+/* Connect c (created or stopped; a running container needs the start
+ * path's wiring, BT_ENOTIMPL for now) with the requested address (NULL or
+ * "") and aliases (NULL-terminated, may be NULL). Connecting to a network c
+ * is already on does nothing, as dockerd. Emits "connect". */
+int bt_net_connect(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c, const char *ipv4,
+                   char *const *aliases, struct bt_err **err);
+/* Disconnect c; BT_EINTERNAL "container x is not connected to the network y"
+ * when it is not. Emits "disconnect". */
+int bt_net_disconnect(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c, bool force,
+                      struct bt_err **err);
+
+/* ---- containers ----------------------------------------------------------- */
+
+/* At create (c is indexed, not yet written): resolve HostConfig.NetworkMode
+ * (default/bridge, host, none, a network name or ID; container:x has none)
+ * and its EndpointsConfig entry, check them as dockerd (404 "network x not
+ * found", aliases and addresses only on user networks) and reserve the
+ * endpoint. Nothing is left reserved on failure. */
+int bt_net_ctr_attach(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **err);
+/* At rm (or a failed create): drop c's endpoints everywhere and release
+ * their addresses. No events (dockerd emits none for a never-wired
+ * container). */
+void bt_net_ctr_detach(struct bt_daemon *d, const struct bt_ctr *c);
+/* The networks c has an endpoint on, in creation order: the i-th, NULL past
+ * the end. */
+struct bt_net *bt_net_ctr_net_at(const struct bt_daemon *d, const char *ctr_id, size_t i);
+
+#endif
