@@ -28,6 +28,10 @@ int net__nl_open(struct nl_sock **ret)
         return -ENOMEM;
     /* Acks are asked for per message (net__nl_call); dumps must not carry one. */
     nl_socket_disable_auto_ack(sk);
+    /* One recvmsg per datagram, not a peek and a read: the kernel never
+     * sends a datagram bigger than 32 KiB to a reader whose buffer is. */
+    nl_socket_disable_msg_peek(sk);
+    (void)nl_socket_set_msg_buf_size(sk, 32768);
     if (nl_connect(sk, NETLINK_ROUTE) < 0) {
         int e = errno ? errno : EIO;
         nl_socket_free(sk);

@@ -58,7 +58,12 @@ int net_link_ipv4_addrs(const char *name, struct net_ipv4_prefix **ret, size_t *
  * must exist. BT_ECONFLICT if `path` already holds a namespace. On failure
  * nothing is left at `path` that this call made. */
 int net_netns_create(const char *path, struct bt_err **err);
-/* Unmount and unlink `path`. Tolerates a half-made state: no mount, no file. */
+/* Unmount and unlink `path`. Tolerates a half-made state: no mount, no file.
+ * This alone also removes the endpoints inside: once nothing else holds the
+ * namespace (no process, no socket, no open fd), the kernel destroys it in
+ * the background and deletes its veths, host ends included (about 20-40 ms
+ * later here, batched across namespaces). net_endpoint_remove first is the
+ * synchronous way, at the cost of that wait in the calling thread. */
 int net_netns_delete(const char *path, struct bt_err **err);
 
 /* ---- endpoints: a veth pair from a bridge into a namespace ---- */

@@ -8,6 +8,7 @@
 #include <config.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
@@ -569,6 +570,35 @@ static void test_endpoint_failures(void **state)
     free(none);
 }
 
+/* Unmounting a namespace is enough: the kernel deletes its veths (and so
+ * their host ends) once nothing holds it, in the background. */
+static void test_netns_delete_takes_endpoints(void **state)
+{
+    char *ns = tmp_path("gone");
+    struct in_addr gw = ip4("10.231.0.1");
+    struct net_endpoint ep = endpoint(ns, "bt-br6", "vethd000001", "eth0", "10.231.0.5", &gw);
+    struct nl_sock *host = sock_host();
+    const char *bridges[] = {"bt-br6", NULL};
+    struct bt_err *err = NULL;
+    bool gone = false;
+
+    (void)state;
+    bridge("bt-br6", "10.231.0.1", 0);
+    netns(ns);
+    endpoint_add(&ep);
+    assert_true(link_exists(host, "vethd000001"));
+    assert_int_equal(net_netns_delete(ns, &err), 0);
+    for (int i = 0; i < 2000 && !gone; i++) { /* up to 20 s on a loaded machine */
+        gone = !link_exists(host, "vethd000001");
+        if (!gone)
+            usleep(10000);
+    }
+    assert_true(gone);
+    cleanup(bridges, NULL);
+    nl_socket_free(host);
+    free(ns);
+}
+
 /* Pool threads run these side by side and must come back where they were. */
 struct worker {
     int id, failures;
@@ -675,9 +705,22 @@ static int setup(void **state)
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+/* Whatever a failed test left: its namespace mounts and files. */
 static int teardown(void **state)
 {
+    DIR *d = opendir(tmpdir);
+    struct dirent *de;
+
     (void)state;
+    while (d && (de = readdir(d))) {
+        char *p;
+        if (de->d_name[0] == '.' || asprintf(&p, "%s/%s", tmpdir, de->d_name) < 0)
+            continue;
+        (void)net_netns_delete(p, NULL);
+        free(p);
+    }
+    if (d)
+        closedir(d);
     return rmdir(tmpdir);
 }
 
@@ -687,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_names),     cmocka_unit_test(test_bridge),
         cmocka_unit_test(test_netns),     cmocka_unit_test(test_endpoints),
         cmocka_unit_test(test_endpoint_failures), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_netns_delete_takes_endpoints),
         cmocka_unit_test(test_host_settings),
     };
     if (geteuid() != 0) {
