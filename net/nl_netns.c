@@ -31,7 +31,7 @@ static void *netns_thread(void *p)
         return NULL;
     }
     j->what = "bind mount";
-    if (mount("/proc/thread-self/ns/net", j->path, NULL, MS_BIND, NULL) < 0) {
+    if (mount("/proc/thread-self/ns/net", j->path, "none", MS_BIND, NULL) < 0) {
         j->r = -errno;
         return NULL;
     }

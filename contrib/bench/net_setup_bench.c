@@ -98,7 +98,7 @@ int main(int argc, char **argv)
         }
     }
     if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
         return die(NULL, "private network and mount namespace (run as root)");
     if (!mkdtemp(dir))
         return die(NULL, "mkdtemp");

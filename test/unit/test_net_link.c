@@ -570,6 +570,18 @@ static void test_endpoint_failures(void **state)
     free(none);
 }
 
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 /* Unmounting a namespace is enough: the kernel deletes its veths (and so
  * their host ends) once nothing holds it, in the background. */
 static void test_netns_delete_takes_endpoints(void **state)
@@ -636,11 +648,12 @@ static void test_threads(void **state)
     pthread_t t[4];
     struct nl_sock *host = sock_host();
     const char *bridges[] = {"bt-br4", NULL};
-    int hn;
+    int hn, fds;
 
     (void)state;
     bridge("bt-br4", "10.231.0.1", 0);
     hn = count_links(host);
+    fds = count_fds();
     for (int i = 0; i < 4; i++) {
         w[i] = (struct worker){.id = i};
         assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
@@ -651,6 +664,7 @@ static void test_threads(void **state)
         assert_int_equal(w[i].before, w[i].after);
     }
     assert_int_equal(count_links(host), hn);
+    assert_int_equal(count_fds(), fds); /* every socket and netns fd closed */
     cleanup(bridges, NULL);
     nl_socket_free(host);
 }
@@ -700,7 +714,7 @@ static int setup(void **state)
      * and gets mounts of its own, so netns bind mounts never reach the host. */
     if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0)
         return -1;
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
         return -1;
     return mkdtemp(tmpdir) ? 0 : -1;
 }
