@@ -1,0 +1,38 @@
+/* The names and addresses Docker gives an endpoint. */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "berth/net_link.h"
+
+int net_veth_name_new(char ret[NET_VETH_NAME_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t rnd[7];
+
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        return -EIO;
+    memcpy(ret, "veth", 4);
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        ret[4 + i] = hex[rnd[i] & 0xf];
+    ret[NET_VETH_NAME_LEN - 1] = '\0';
+    return 0;
+}
+
+void net_mac_from_ipv4(struct in_addr addr, uint8_t ret_mac[6])
+{
+    /* 02: locally administered unicast; 42: Docker's byte. The address is
+     * in network order, so its bytes are already first to last. */
+    ret_mac[0] = 0x02;
+    ret_mac[1] = 0x42;
+    memcpy(ret_mac + 2, &addr.s_addr, 4);
+}
+
+void net_mac_format(const uint8_t mac[6], char ret[NET_MAC_STR_LEN])
+{
+    (void)snprintf(ret, NET_MAC_STR_LEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+                   mac[3], mac[4], mac[5]);
+}
