@@ -106,8 +106,10 @@ def test_run_detach_keys_flag(cd, term):
 def test_start_ai_stopped_container(cd, term):
     ok(cd, "create", "-it", "--name", "it4", "busybox", "sh")
     for n, code in ((1, 7), (2, 0)):
+        # Each round adds prompts: wait for one more than the screen holds.
+        prompts = term.screen().count(SH)
         term.line("docker start -ai it4; echo rc=$?")
-        term.wait_for(SH, count=n)
+        term.wait_for(SH, count=prompts + 1)
         term.line("echo started-$((5*5))")
         term.wait_for("\nstarted-25", count=n)
         term.line("exit %d" % code)
