@@ -50,6 +50,15 @@ int api_ctr_update_check(const cJSON *body, int ncpu, struct bt_err **err);
 int api_ctr_restart_policy_check(const char *name, int64_t max_retry, bool auto_remove,
                                  struct bt_err **err);
 
+/* ---- ports (json_ctr_ports.c) ------------------------------------------------ */
+
+/* NetworkSettings.Ports: {"80/tcp":[{"HostIp","HostPort"}],"81/tcp":null};
+ * {} unless the container runs and can publish. */
+cJSON *api_json_ctr_ports_map(struct bt_daemon *d, const struct bt_ctr *c);
+/* The list item's Ports: [{"IP","PrivatePort","PublicPort","Type"}] per
+ * published binding, [{"PrivatePort","Type"}] per exposed-only port. */
+cJSON *api_json_ctr_ports_list(struct bt_daemon *d, const struct bt_ctr *c);
+
 /* ---- list and status (json_ctr_list.c) ---------------------------------------- */
 
 /* go-units HumanDuration: "Less than a second", "1 second", "N seconds",

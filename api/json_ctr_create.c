@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api/json_ctr.h"
+#include "berth/ports.h"
 
 enum ftype {
     F_STR,
@@ -647,7 +648,8 @@ static int check_host_config(cJSON *hc, const struct api_ctr_defaults *dflt, cJS
         return -1;
     if (fill_host_defaults(hc, dflt, err) < 0)
         return -1;
-    if (check_log_config(cJSON_GetObjectItemCaseSensitive(hc, "LogConfig"), err) < 0)
+    if (check_log_config(cJSON_GetObjectItemCaseSensitive(hc, "LogConfig"), err) < 0 ||
+        bt_ports_check(pb, err) < 0)
         return -1;
     if (strcmp(get_str(hc, "NetworkMode"), "host") == 0 && pb && pb->child)
         cJSON_AddItemToArray(warnings,

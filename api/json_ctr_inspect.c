@@ -108,7 +108,7 @@ static cJSON *json_network_settings(struct bt_daemon *d, const struct bt_ctr *c)
     cJSON_AddBoolToObject(o, "HairpinMode", false);
     cJSON_AddStringToObject(o, "LinkLocalIPv6Address", "");
     cJSON_AddNumberToObject(o, "LinkLocalIPv6PrefixLen", 0);
-    cJSON_AddObjectToObject(o, "Ports");
+    cJSON_AddItemToObject(o, "Ports", api_json_ctr_ports_map(d, c));
     cJSON_AddStringToObject(o, "SandboxKey", "");
     cJSON_AddNullToObject(o, "SecondaryIPAddresses");
     cJSON_AddNullToObject(o, "SecondaryIPv6Addresses");

@@ -213,7 +213,7 @@ cJSON *api_json_ctr_summary(struct bt_daemon *d, const struct bt_ctr *c, int64_t
     cJSON_AddStringToObject(o, "Command", cmd ? cmd : "");
     free(cmd);
     add_i64(o, "Created", c->created_nano / NS_PER_SEC);
-    cJSON_AddArrayToObject(o, "Ports"); /* TODO(networking issue): exposed and published ports */
+    cJSON_AddItemToObject(o, "Ports", api_json_ctr_ports_list(d, c));
     if (with_size) {
         cJSON_AddNumberToObject(o, "SizeRw", 0);
         cJSON_AddNumberToObject(o, "SizeRootFs", 0);

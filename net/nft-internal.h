@@ -16,6 +16,8 @@ int net__nft_text_bridge_add(struct bt_buf *b, const struct net_nft_bridge *br);
 int net__nft_text_bridge_del(struct bt_buf *b, const char *ifname);
 /* del: add-then-delete, so removing an absent mapping is not an error. */
 int net__nft_text_ports(struct bt_buf *b, const struct net_nft_port *p, size_t n, bool del);
+/* Flush both DNAT maps, then add p. */
+int net__nft_text_ports_reset(struct bt_buf *b, const struct net_nft_port *p, size_t n);
 int net__nft_text_teardown(struct bt_buf *b);
 
 #endif

@@ -161,15 +161,42 @@ int net_nft_teardown(struct net_nft *nft, struct bt_err **err)
     return run_buf(nft, &b, net__nft_text_teardown(&b), err);
 }
 
-int net_nft_list(struct net_nft *nft, char **ret, struct bt_err **err)
+int net_nft_table_exists(struct net_nft *nft, bool *ret, struct bt_err **err)
 {
     char *tables = NULL;
 
     /* "list table" of an absent table fails: look for it among the tables. */
     if (run(nft, "list tables ip", &tables, err) < 0)
         return -1;
-    bool have = strstr(tables, "table ip " NET_NFT_TABLE "\n") != NULL;
+    *ret = strstr(tables, "table ip " NET_NFT_TABLE "\n") != NULL;
     free(tables);
+    return 0;
+}
+
+int net_nft_ports_reset(struct net_nft *nft, const struct net_nft_port *p, size_t n,
+                        struct bt_err **err)
+{
+    struct net_nft_state st = {.ports = p, .nports = n};
+    struct bt_buf b;
+    bool have;
+
+    for (size_t i = 0; i < n; i++)
+        if (net__nft_check_port(&p[i], err) < 0)
+            return -1;
+    if (net_nft_table_exists(nft, &have, err) < 0)
+        return -1;
+    if (!have)
+        return n ? net_nft_apply(nft, &st, err) : 0;
+    bt_buf_init(&b, 0);
+    return run_buf(nft, &b, net__nft_text_ports_reset(&b, p, n), err);
+}
+
+int net_nft_list(struct net_nft *nft, char **ret, struct bt_err **err)
+{
+    bool have;
+
+    if (net_nft_table_exists(nft, &have, err) < 0)
+        return -1;
     if (!have) {
         *ret = strdup("");
         return *ret ? 0 : bt_err_set(err, BT_EINTERNAL, ENOMEM, "nftables");

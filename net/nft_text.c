@@ -126,6 +126,18 @@ int net__nft_text_ports(struct bt_buf *b, const struct net_nft_port *p, size_t n
     return 0;
 }
 
+int net__nft_text_ports_reset(struct bt_buf *b, const struct net_nft_port *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (net__nft_check_port(&p[i], NULL) < 0)
+            return -EINVAL;
+    OUT("flush map " T " dnat_ip\nflush map " T " dnat_any\n");
+    for (int by_ip = 0; by_ip < 2; by_ip++)
+        if (elements(b, "add", p, n, by_ip, true) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
 int net__nft_text_bridge_add(struct bt_buf *b, const struct net_nft_bridge *br)
 {
     char sfx[64], net[NET_PREFIX_STRLEN];

@@ -12,6 +12,7 @@
 #include "berth/daemon.h"
 #include "berth/job.h"
 #include "berth/log.h"
+#include "berth/ports.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
 #include "src/ctr-lifecycle.h"
@@ -59,6 +60,7 @@ int ctr_teardown(struct bt_daemon *d, struct bt_ctr *c, ctr_teardown_fn done, vo
 {
     struct teardown_job *j = calloc(1, sizeof(*j));
 
+    bt_ports_unpublish(d, c);
     if (!j)
         return -ENOMEM;
     j->d = d;

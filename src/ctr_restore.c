@@ -19,6 +19,7 @@
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
+#include "berth/ports.h"
 #include "berth/rt_spec.h"
 #include "berth/storage.h"
 #include "src/ctr-internal.h"
@@ -219,6 +220,8 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
             /* Else the monitor answers, or its exit file says how it ended. */
             else if (ctr_monitor_attach(d, c, run) < 0)
                 ctr_exited(d, c, false, 0, 0);
+            else
+                bt_ports_restore(d, c);
             break;
         }
         case BT_CTR_RESTARTING:
@@ -239,6 +242,7 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
         }
         }
     }
+    bt_ports_reconcile(d);
     BT_LOG(DEBUG, "container", "containers loaded", "count=%zu", n);
     return 0;
 }
@@ -310,6 +314,7 @@ void bt_ctrs_close(struct bt_daemon *d)
     size_t n = bt_ctrs_count(d);
 
     bt_execs_close(d);
+    bt_ports_close(d);
     for (size_t i = 0; i < n; i++) {
         struct bt_ctr *c = bt_ctrs_at(d, i);
         if (!c->rt)
@@ -335,6 +340,7 @@ void bt_ctrs_done(struct bt_daemon *d)
         c->rt = NULL;
     }
     bt_execs_free(d);
+    bt_ports_free(d);
     bt_ctrs_free(d);
     bt_cg_free(d->cgroups);
     d->cgroups = NULL;

@@ -17,6 +17,7 @@
 #include "berth/fdio.h"
 #include "berth/job.h"
 #include "berth/log.h"
+#include "berth/ports.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
 #include "src/ctr-spec.h"
@@ -333,6 +334,22 @@ static void on_report(struct bt_ctr *c, int pid, int exit_code, const char *msg)
     ctr_cbs_run(&rt->start_cbs, c, NULL);
 }
 
+/* The ports are published (or could not be): the monitor may start. */
+static void start_ports_done(struct bt_daemon *d, struct bt_ctr *c, const struct bt_err *err,
+                             void *arg)
+{
+    _cleanup_free_ char *run_dir = ctr_run_path(d, c, NULL);
+    _cleanup_err_ struct bt_err *e = NULL;
+
+    (void)arg;
+    if (err)
+        start_fail_teardown(d, c, 125, err->msg);
+    else if (!run_dir)
+        start_fail_teardown(d, c, 125, "out of memory");
+    else if (ctr_monitor_spawn(d, c, run_dir, on_report, &e) < 0)
+        start_fail_teardown(d, c, 125, e->msg);
+}
+
 static void start_done(void *arg, bool ran)
 {
     struct start_job *j = arg;
@@ -345,8 +362,8 @@ static void start_done(void *arg, bool ran)
         start_finish_failed(d, c, 125, "the daemon is shutting down");
     } else if (j->err) {
         start_finish_failed(d, c, 125, j->err->msg);
-    } else if (ctr_monitor_spawn(d, c, j->run_dir, on_report, &e) < 0) {
-        start_fail_teardown(d, c, 125, e->msg);
+    } else {
+        bt_ports_publish(d, c, start_ports_done, NULL);
     }
     start_job_free(j);
 }

@@ -74,6 +74,15 @@ int net_nft_ports_add(struct net_nft *nft, const struct net_nft_port *ports, siz
 /* Unpublish ports (one transaction); ones not present are not an error. */
 int net_nft_ports_del(struct net_nft *nft, const struct net_nft_port *ports, size_t n,
                       struct bt_err **err);
+/* Make the DNAT maps hold exactly these ports (one transaction: both maps
+ * flushed, then filled), leaving bridges alone; for the daemon's start-up
+ * reconcile of published ports. Without berth's table, it is created
+ * (net_nft_apply with no bridges) when n > 0, and nothing happens when
+ * n == 0. */
+int net_nft_ports_reset(struct net_nft *nft, const struct net_nft_port *ports, size_t n,
+                        struct bt_err **err);
+/* Whether berth's table exists (*ret). */
+int net_nft_table_exists(struct net_nft *nft, bool *ret, struct bt_err **err);
 /* Delete berth's table; absent is not an error. */
 int net_nft_teardown(struct net_nft *nft, struct bt_err **err);
 /* berth's table as `nft list table` prints it (without handles); "" when
