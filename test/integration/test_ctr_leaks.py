@@ -2,6 +2,7 @@
 delete cycles over the raw API leave the host's mounts, cgroups, processes
 and run directory as they were, and the daemon's fd count and RSS too."""
 
+import collections
 import json
 import os
 import threading
@@ -44,6 +45,19 @@ def _mount_lines(under=None):
     daemons may run containers on this host meanwhile)."""
     with open("/proc/self/mountinfo") as f:
         return sum(1 for line in f if under is None or under in line)
+
+
+def _fd_kinds(pid):
+    """What the daemon's fds are (sockets and anon inodes by kind, files by
+    path), to name a leak when the count differs."""
+    kinds = collections.Counter()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except FileNotFoundError:
+            continue
+        kinds[target.split(":[")[0] if ":[" in target else target] += 1
+    return kinds
 
 
 def _snapshot(d):
@@ -124,6 +138,7 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
         if now["daemon fds"] < before["daemon fds"]:
             before = now
     rss_before = _rss_kb(d.pid)
+    fds_before = _fd_kinds(d.pid)
     host_mounts_before = _mount_lines()
 
     t0 = time.monotonic()
@@ -143,9 +158,11 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
                  after["mountinfo lines"], host_mounts_before, _mount_lines()))
     print(report)
     record_property("leak_figures", report)
+    fds_after = _fd_kinds(d.pid)
     for key in before:
-        assert after[key] == before[key], "%s: before %r, after %r (%s)" % (
-            key, before[key], after[key], report)
+        assert after[key] == before[key], "%s: before %r, after %r (%s); fds gained %r, lost %r" % (
+            key, before[key], after[key], report, dict(fds_after - fds_before),
+            dict(fds_before - fds_after))
     cgroups = [g for c in ids for g in cgroup_dirs(c)]
     assert not cgroups, "cgroups left: %s" % cgroups[:5]
     assert not procs_in_berth_cgroups(ids)
