@@ -395,15 +395,17 @@ static const char *request_ipv4(const cJSON *e)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* --network container:x: x must exist; NetworkMode names it by ID, as dockerd. */
+/* --network container:x: NetworkMode names x by ID, as dockerd. */
 static int joined_mode(struct bt_daemon *d, struct bt_ctr *c, const char *ref, struct bt_err **err)
 {
     struct bt_ctr *x;
     char mode[10 + BT_NET_ID_LEN + 1];
     cJSON *v;
 
+    /* As dockerd, a container that does not exist (yet) fails the start,
+     * not the create (a 404 here would send the CLI pulling the image). */
     if (bt_ctr_lookup(d, ref, &x, NULL) < 0 || x == c)
-        return bt_err_set(err, BT_ENOTFOUND, 0, "No such container: %s", ref);
+        return 0;
     snprintf(mode, sizeof(mode), "container:%s", x->id);
     if (!(v = cJSON_CreateString(mode)) ||
         !cJSON_ReplaceItemInObjectCaseSensitive(c->host_config, "NetworkMode", v)) {
