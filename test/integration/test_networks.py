@@ -308,7 +308,7 @@ def test_compose_call_sequence(cd):
     assert net["Labels"] == labels and net["Options"] == {} and net["Attachable"] is True
     assert net["IPAM"] == {"Driver": "default", "Options": None,
                            "Config": [{"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]}
-    body = {"Image": "busybox", "Cmd": ["true"], "NetworkDisabled": False,
+    body = {"Image": "busybox", "Cmd": ["sleep", "300"], "NetworkDisabled": False,
             "Labels": {"com.docker.compose.project": "p", "com.docker.compose.service": "web"},
             "HostConfig": {"NetworkMode": "p_default", "Links": [], "VolumesFrom": [],
                            "LogConfig": {"Type": "", "Config": {}}},
@@ -339,7 +339,8 @@ def test_compose_call_sequence(cd):
     assert [n["Name"] for n in lst] == ["p_default"] and lst[0]["Containers"] == {}
     ps = api(d, "GET", "/v1.41/containers/json?all=1").json()
     assert ps[0]["NetworkSettings"]["Networks"]["p_default"]["IPAddress"] == "172.18.0.2"
-    # down: remove the container, then the network.
+    # down: stop and remove the container, then the network.
+    assert api(d, "POST", "/v1.41/containers/%s/stop?t=0" % cid).status == 204
     assert api(d, "DELETE", "/v1.41/containers/%s?v=False&link=False&force=False" % cid).status == 204
     assert api(d, "DELETE", "/v1.41/networks/p_default").status == 204
     assert api(d, "GET", "/v1.41/networks/p_default").status == 404
