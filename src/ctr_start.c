@@ -356,11 +356,10 @@ static void on_report(struct bt_ctr *c, int pid, int exit_code, const char *msg)
 }
 
 /* For contrib/bench/net-bench.sh: the namespace and endpoints' share of a start. */
-static bool log_net_time(const struct bt_ctr *c, int64_t ns)
+static void log_net_time(const struct bt_ctr *c, int64_t ns)
 {
     BT_LOG(DEBUG, "net", "container network set up", "id=%.12s us=%lld", c->id,
            (long long)(ns / 1000));
-    return true;
 }
 
 static void start_done(void *arg, bool ran)
@@ -375,9 +374,10 @@ static void start_done(void *arg, bool ran)
         start_finish_failed(d, c, 125, "the daemon is shutting down");
     } else if (j->err) {
         start_finish_failed(d, c, 125, j->err->msg);
-    } else if (log_net_time(c, j->net_ns),
-               ctr_monitor_spawn(d, c, j->run_dir, on_report, &e) < 0) {
-        start_fail_teardown(d, c, 125, e->msg);
+    } else {
+        log_net_time(c, j->net_ns);
+        if (ctr_monitor_spawn(d, c, j->run_dir, on_report, &e) < 0)
+            start_fail_teardown(d, c, 125, e->msg);
     }
     start_job_free(j);
 }
