@@ -175,6 +175,20 @@ static int aliases_of(const cJSON *ep, char ***ret, struct bt_err **err)
     return 0;
 }
 
+static void done_200(void *arg, struct bt_net *n, const struct bt_err *err)
+{
+    struct api_req *rq = arg;
+
+    (void)n;
+    if (api_req_alive(rq)) {
+        if (err)
+            api_reply_err(rq, err);
+        else
+            api_reply_empty(rq, 200);
+    }
+    api_req_unref(rq);
+}
+
 int h_net_connect(struct api_req *rq, struct bt_err **err)
 {
     _cleanup_json_ cJSON *body = NULL;
@@ -190,11 +204,14 @@ int h_net_connect(struct api_req *rq, struct bt_err **err)
     ip = cJSON_GetObjectItem(cJSON_GetObjectItem(ep, "IPAMConfig"), "IPv4Address");
     if (ip && !cJSON_IsString(ip) && !cJSON_IsNull(ip))
         return bt_err_set(err, BT_EINVAL, 0, "IPAMConfig.IPv4Address must be a string");
-    if (aliases_of(ep, &aliases, err) < 0 ||
-        bt_net_connect(rq->daemon, n, c, cJSON_IsString(ip) ? ip->valuestring : NULL, aliases,
-                       err) < 0)
+    if (aliases_of(ep, &aliases, err) < 0)
         return -1;
-    api_reply_empty(rq, 200);
+    api_req_ref(rq);
+    if (bt_net_connect(rq->daemon, n, c, cJSON_IsString(ip) ? ip->valuestring : NULL, aliases,
+                       done_200, rq, err) < 0) {
+        api_req_unref(rq);
+        return -1;
+    }
     return 0;
 }
 
@@ -205,10 +222,13 @@ int h_net_disconnect(struct api_req *rq, struct bt_err **err)
     struct bt_ctr *c;
 
     if (bt_net_lookup(rq->daemon, api_req_param(rq, "id"), &n, err) < 0 ||
-        body_container(rq, &body, &c, err) < 0 ||
-        bt_net_disconnect(rq->daemon, n, c, cJSON_IsTrue(cJSON_GetObjectItem(body, "Force")),
-                          err) < 0)
+        body_container(rq, &body, &c, err) < 0)
         return -1;
-    api_reply_empty(rq, 200);
+    api_req_ref(rq);
+    if (bt_net_disconnect(rq->daemon, n, c, cJSON_IsTrue(cJSON_GetObjectItem(body, "Force")),
+                          done_200, rq, err) < 0) {
+        api_req_unref(rq);
+        return -1;
+    }
     return 0;
 }

@@ -103,13 +103,19 @@ static cJSON *json_network_settings(struct bt_daemon *d, const struct bt_ctr *c)
     if (bt_net_lookup(d, "bridge", &bridge, NULL) == 0 && (ep = bt_net_ep_of(bridge, c->id)) &&
         *ep->ipv4 && bridge->n_ipam)
         snprintf(gw, sizeof(gw), "%s", bridge->ipam[0].gateway);
+    char *key = bt_net_ctr_sandbox_key(d, c);
+
+    if (ep && !*ep->ipv4)
+        ep = NULL; /* stopped: empty values, as dockerd */
     cJSON_AddStringToObject(o, "Bridge", "");
-    cJSON_AddStringToObject(o, "SandboxID", "");
+    /* One sandbox per container: its ID stands for the sandbox's. */
+    cJSON_AddStringToObject(o, "SandboxID", key ? c->id : "");
     cJSON_AddBoolToObject(o, "HairpinMode", false);
     cJSON_AddStringToObject(o, "LinkLocalIPv6Address", "");
     cJSON_AddNumberToObject(o, "LinkLocalIPv6PrefixLen", 0);
     cJSON_AddItemToObject(o, "Ports", api_json_ctr_ports_map(d, c));
-    cJSON_AddStringToObject(o, "SandboxKey", "");
+    cJSON_AddStringToObject(o, "SandboxKey", key ? key : "");
+    free(key);
     cJSON_AddNullToObject(o, "SecondaryIPAddresses");
     cJSON_AddNullToObject(o, "SecondaryIPv6Addresses");
     cJSON_AddStringToObject(o, "EndpointID", ep ? ep->id : "");

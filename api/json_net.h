@@ -20,6 +20,8 @@ int api_net_create_parse(const cJSON *body, struct bt_net **ret, struct bt_err *
 /* The network as GET /networks/{id} shows it; with_containers false gives
  * the list form ("Containers":{}). */
 cJSON *api_json_net(struct bt_daemon *d, const struct bt_net *n, bool with_containers);
+/* Whether ep is live: an address taken (bridge networks) or c running. */
+bool api_ep_live(const struct bt_net *n, const struct bt_net_ep *ep, const struct bt_ctr *c);
 /* One NetworkSettings.Networks entry of a container. */
 cJSON *api_json_ctr_endpoint(const struct bt_net *n, const struct bt_net_ep *ep);
 /* NetworkSettings.Networks of c, by network name. */

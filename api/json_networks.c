@@ -182,12 +182,13 @@ static cJSON *containers_json(struct bt_daemon *d, const struct bt_net *n)
     for (size_t i = 0; o && i < n->n_eps; i++) {
         const struct bt_net_ep *ep = &n->eps[i];
         struct bt_ctr *c = NULL;
-        cJSON *e = cJSON_AddObjectToObject(o, ep->ctr_id);
-        if (!e)
-            continue;
-        /* The name now, after any rename. */
+        cJSON *e;
         if (bt_ctr_lookup(d, ep->ctr_id, &c, NULL) < 0)
             c = NULL;
+        /* As dockerd: only containers with a live endpoint (running). */
+        if (!api_ep_live(n, ep, c) || !(e = cJSON_AddObjectToObject(o, ep->ctr_id)))
+            continue;
+        /* The name now, after any rename. */
         cJSON_AddStringToObject(e, "Name", c ? c->name : ep->ctr_name ? ep->ctr_name : "");
         cJSON_AddStringToObject(e, "EndpointID", ep->id);
         cJSON_AddStringToObject(e, "MacAddress", ep->mac);
@@ -248,6 +249,13 @@ cJSON *api_json_net(struct bt_daemon *d, const struct bt_net *n, bool with_conta
 
 /* ---- a container's endpoints --------------------------------------------- */
 
+bool api_ep_live(const struct bt_net *n, const struct bt_net_ep *ep, const struct bt_ctr *c)
+{
+    if (strcmp(n->driver, "bridge") == 0)
+        return *ep->ipv4 != '\0';
+    return c && (c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED);
+}
+
 cJSON *api_json_ctr_endpoint(const struct bt_net *n, const struct bt_net_ep *ep)
 {
     cJSON *o = cJSON_CreateObject(), *al;
@@ -268,7 +276,7 @@ cJSON *api_json_ctr_endpoint(const struct bt_net *n, const struct bt_net_ep *ep)
         cJSON_AddNullToObject(o, "Aliases");
     }
     cJSON_AddStringToObject(o, "NetworkID", n->id);
-    cJSON_AddStringToObject(o, "EndpointID", ep->id);
+    cJSON_AddStringToObject(o, "EndpointID", *ep->ipv4 || strcmp(n->driver, "bridge") != 0 ? ep->id : "");
     cJSON_AddStringToObject(o, "Gateway", gw);
     cJSON_AddStringToObject(o, "IPAddress", ep->ipv4);
     cJSON_AddNumberToObject(o, "IPPrefixLen", *ep->ipv4 ? ep->prefix : 0);

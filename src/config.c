@@ -187,6 +187,7 @@ static void print_usage(void)
            "      --idle-timeout SECS      Idle keep-alive connections close after (default 300)\n"
            "      --shutdown-timeout SECS  Grace for in-flight work at shutdown (default 15)\n"
            "      --bip ADDR/LEN           Default bridge's address and subnet (10.99.0.1/24)\n"
+           "  -b, --bridge none            No default bridge: its containers get lo only\n"
            "  -v, --version                Print version and exit\n"
            "  -h, --help                   Print this help and exit\n",
            BT_DEFAULT_HOST, BT_DEFAULT_DATA_ROOT, BT_DEFAULT_EXEC_ROOT, BT_DEFAULT_CONFIG_FILE,
@@ -204,6 +205,7 @@ enum {
     OPT_SHUTDOWN_TIMEOUT,
     OPT_BIP,
 };
+#define OPT_BRIDGE 'b'
 
 static const struct option long_opts[] = {
     {"host", required_argument, NULL, 'H'},
@@ -221,6 +223,7 @@ static const struct option long_opts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
     {"bip", required_argument, NULL, OPT_BIP},
+    {"bridge", required_argument, NULL, OPT_BRIDGE},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -244,6 +247,7 @@ static const char *flag_key(int opt)
     case OPT_IDLE_TIMEOUT: return "idle-timeout";
     case OPT_SHUTDOWN_TIMEOUT: return "shutdown-timeout";
     case OPT_BIP: return "bip";
+    case OPT_BRIDGE: return "bridge";
     default: return NULL;
     }
 }
@@ -280,6 +284,13 @@ static int apply_flag(struct bt_config *c, int opt, const char *arg, struct bt_e
             return bt_err_wrap(err, "flag --bip");
         return set_str(&c->bip, arg);
     }
+    case OPT_BRIDGE:
+        /* dockerd's -b none: no default bridge (tests run daemons so when
+         * they must leave the host's network alone). */
+        if (strcmp(arg, "none") != 0)
+            return bt_err_set(err, BT_EINVAL, 0, "flag --bridge: only \"none\" is supported");
+        c->bridge_none = true;
+        return 0;
     default:
         return bt_err_set(err, BT_EINVAL, 0, "unknown flag; see berthd --help");
     }
@@ -376,7 +387,7 @@ int bt_config_load(struct bt_config *c, int argc, char **argv, enum bt_config_pa
     *ret = BT_CONFIG_RUN;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":H:l:Dp:G:s:vh", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":H:l:Dp:G:s:b:vh", long_opts, NULL)) != -1) {
         const char *key;
         if (opt == 'h') {
             print_usage();

@@ -12,6 +12,7 @@
 #include "berth/daemon.h"
 #include "berth/job.h"
 #include "berth/log.h"
+#include "berth/network.h"
 #include "berth/ports.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
@@ -42,6 +43,7 @@ static void teardown_work(void *arg)
     if (stor_driver_unmount(d->driver, j->rootfs, &e) < 0)
         BT_LOG(WARN, "container", "rootfs left mounted", "id=%.12s err=\"%s\"", j->c->id,
                bt_log_q(e->msg));
+    bt_net_wire_down(j->run_dir); /* before the rm: it is a mount point */
     (void)stor_rm_rf(j->run_dir);
 }
 
@@ -94,6 +96,7 @@ static void exited_torn_down(struct bt_daemon *d, struct bt_ctr *c, bool oom, vo
     bool restart;
     char code_s[16];
 
+    bt_net_ctr_release(d, c); /* as dockerd: the address is taken again at the next start */
     c->state.status = BT_CTR_EXITED;
     c->state.pid = 0;
     c->state.monitor_pid = 0;

@@ -19,6 +19,7 @@
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
+#include "berth/network.h"
 #include "berth/ports.h"
 #include "berth/rt_spec.h"
 #include "berth/storage.h"
@@ -125,8 +126,11 @@ static void reconcile_leftovers(struct bt_daemon *d)
         (void)bt_cg_remove(d->cgroups, c->id, NULL);
         if (rootfs)
             (void)stor_driver_unmount(d->driver, rootfs, NULL);
-        if (run)
+        bt_net_ctr_release(d, c);
+        if (run) {
+            bt_net_wire_down(run);
             (void)stor_rm_rf(run);
+        }
     }
 }
 

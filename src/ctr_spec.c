@@ -439,11 +439,9 @@ int ctr_plan_build(struct bt_daemon *d, const struct bt_ctr *c, const char *run_
     }
     s->readonly_rootfs = ctr_hc_bool(c, "ReadonlyRootfs");
 
-    /* Only none and host until the networking issue: default/bridge and
-     * named networks get a namespace of their own with lo only. */
+    /* host or a namespace of its own; the start path replaces this with
+     * the prepared one (src/net_ctr.c: bridge networks, container:x). */
     s->netns = netmode && strcmp(netmode, "host") == 0 ? BT_RT_NETNS_HOST : BT_RT_NETNS_NEW;
-    if (netmode && strncmp(netmode, "container:", 10) == 0)
-        return bt_err_set(err, BT_ENOTIMPL, 0, "network mode %s is not supported yet", netmode);
     if ((str = ctr_cfg_str(c, "Hostname")) && !(s->hostname = strdup(str)))
         goto oom;
     if ((str = ctr_cfg_str(c, "Domainname")) && *str && !(s->domainname = strdup(str)))

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "berth/cgroup.h"
@@ -17,6 +18,7 @@
 #include "berth/fdio.h"
 #include "berth/job.h"
 #include "berth/log.h"
+#include "berth/network.h"
 #include "berth/ports.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
@@ -29,7 +31,9 @@ struct start_job {
     char *cdir, *run_dir, *rootfs, *rw_dir;
     char *hostname, *hosts, *resolv; /* file contents */
     char top_chain[80];
-    bool mounted, cgroup_made, run_dir_made;
+    bool mounted, cgroup_made, run_dir_made, netns_made;
+    struct bt_net_wire *wire;
+    int64_t net_ns; /* time the network set-up took */
     struct bt_err *err;
 };
 
@@ -38,6 +42,7 @@ static void start_job_free(struct start_job *j)
     ctr_plan_done(&j->plan);
     free(j->cdir), free(j->run_dir), free(j->rootfs), free(j->rw_dir);
     free(j->hostname), free(j->hosts), free(j->resolv);
+    bt_net_wire_free(j->wire);
     bt_err_free(j->err);
     free(j);
 }
@@ -183,9 +188,18 @@ static void start_undo(struct start_job *j)
         (void)bt_cg_remove(d->cgroups, j->c->id, NULL);
     if (j->mounted)
         (void)stor_driver_unmount(d->driver, j->rootfs, NULL);
+    if (j->netns_made)
+        bt_net_wire_down(j->run_dir);
     if (j->run_dir_made)
         (void)stor_rm_rf(j->run_dir);
-    j->cgroup_made = j->mounted = j->run_dir_made = false;
+    j->cgroup_made = j->mounted = j->run_dir_made = j->netns_made = false;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void start_work(void *arg)
@@ -198,12 +212,19 @@ static void start_work(void *arg)
 
     /* A run directory left by an earlier run (the daemon died before it
      * tidied up) is stale by now: the record says the container is stopped. */
+    bt_net_wire_down(j->run_dir);
     (void)stor_rm_rf(j->run_dir);
     if (bt_mkdir_p(j->run_dir, 0700) < 0) {
         bt_err_set(&j->err, BT_EINTERNAL, errno, "create %s: %m", j->run_dir);
         return;
     }
     j->run_dir_made = true;
+
+    j->net_ns = mono_ns();
+    if (bt_net_wire_up(j->wire, &j->err) < 0)
+        goto fail;
+    j->netns_made = true;
+    j->net_ns = mono_ns() - j->net_ns;
 
     if (write_file(j->c->hostname_path, j->hostname, 0644, &j->err) < 0 ||
         write_file(j->c->hosts_path, j->hosts, 0644, &j->err) < 0 ||
@@ -263,6 +284,7 @@ static void start_finish_failed(struct bt_daemon *d, struct bt_ctr *c, int code,
 
     bt_err_set(&e, BT_EINVAL, 0, "%s", msg && *msg ? msg : "container failed to start");
     rt->phase = CTR_IDLE;
+    bt_net_ctr_release(d, c);
     c->state.status = c->has_been_started ? BT_CTR_EXITED : BT_CTR_CREATED;
     c->state.exit_code = code;
     c->state.pid = 0;
@@ -334,6 +356,13 @@ static void on_report(struct bt_ctr *c, int pid, int exit_code, const char *msg)
     ctr_cbs_run(&rt->start_cbs, c, NULL);
 }
 
+/* For contrib/bench/net-bench.sh: the namespace and endpoints' share of a start. */
+static void log_net_time(const struct bt_ctr *c, int64_t ns)
+{
+    BT_LOG(DEBUG, "net", "container network set up", "id=%.12s us=%lld", c->id,
+           (long long)(ns / 1000));
+}
+
 /* The ports are published (or could not be): the monitor may start. */
 static void start_ports_done(struct bt_daemon *d, struct bt_ctr *c, const struct bt_err *err,
                              void *arg)
@@ -363,6 +392,7 @@ static void start_done(void *arg, bool ran)
     } else if (j->err) {
         start_finish_failed(d, c, 125, j->err->msg);
     } else {
+        log_net_time(c, j->net_ns);
         bt_ports_publish(d, c, start_ports_done, NULL);
     }
     start_job_free(j);
@@ -438,6 +468,18 @@ int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **er
         start_job_free(j);
         return r;
     }
+    /* Addresses are taken here, on the loop; the kernel work is the pool's. */
+    if ((r = bt_net_wire_plan(d, c, j->run_dir, &j->wire, err)) < 0) {
+        start_job_free(j);
+        return r;
+    }
+    j->plan.spec.netns = bt_net_wire_mode(j->wire);
+    if (bt_net_wire_path(j->wire) &&
+        !(j->plan.spec.netns_path = strdup(bt_net_wire_path(j->wire)))) {
+        bt_net_ctr_release(d, c);
+        start_job_free(j);
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    }
     j->plan.spec.attach_wait = ctr_attach_pending(c);
     rt->phase = CTR_STARTING;
     rt->busy_pool = true;
@@ -445,6 +487,7 @@ int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **er
     if ((r = bt_job_queue(d->loop, start_work, start_done, j)) < 0) {
         rt->phase = CTR_IDLE;
         rt->busy_pool = false;
+        bt_net_ctr_release(d, c);
         start_job_free(j);
         return bt_err_set(err, BT_EINTERNAL, -r, "queue start: %s", uv_strerror(r));
     }

@@ -13,6 +13,7 @@
 
 #include "berth/container.h"
 #include "berth/daemon.h"
+#include "berth/job.h"
 #include "berth/log.h"
 #include "berth/network.h"
 #include "src/net-driver.h"
@@ -37,10 +38,10 @@ static bool user_defined(const struct bt_net *n)
     return !bt_net_name_predefined(n->name);
 }
 
-static bool running(const struct bt_ctr *c)
+/* A process holds the namespace: endpoints change live. */
+static bool wired(const struct bt_ctr *c)
 {
-    return c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED ||
-           c->state.status == BT_CTR_RESTARTING;
+    return c->state.status == BT_CTR_RUNNING || c->state.status == BT_CTR_PAUSED;
 }
 
 struct bt_net *bt_net_ctr_net_at(const struct bt_daemon *d, const char *ctr_id, size_t i)
@@ -159,13 +160,12 @@ static int check_ep_config(const struct bt_net *n, const char *ipv4, char *const
     return 0;
 }
 
-/* Reserve an endpoint for c on n and add it to n (persisted). */
+/* Record an endpoint for c on n (persisted). */
 static int ep_add(struct bt_daemon *d, struct bt_net *n, const struct bt_ctr *c, const char *ipv4,
                   char *const *aliases, bool add_short_id, struct bt_err **err)
 {
     struct bt_net_ep ep = {0}, *v;
     char short_id[13];
-    bool addr = strcmp(n->driver, "bridge") == 0;
 
     snprintf(short_id, sizeof(short_id), "%.12s", c->id);
     memcpy(ep.ctr_id, c->id, sizeof(ep.ctr_id));
@@ -178,18 +178,10 @@ static int ep_add(struct bt_daemon *d, struct bt_net *n, const struct bt_ctr *c,
         if (!ep.aliases && (add_short_id || *aliases))
             goto oom;
     }
-    if (addr && net_drv_addr_request(d, n, ipv4, ep.ipv4, &ep.prefix, err) < 0) {
-        bt_net_ep_done(&ep);
-        return -1;
-    }
-    if (addr)
-        net_drv_mac(ep.ipv4, ep.mac);
+    /* The address is taken when the container starts (net_ctr.c). */
     v = realloc(n->eps, (n->n_eps + 1) * sizeof(*v));
-    if (!v) {
-        if (addr)
-            net_drv_addr_release(d, n, ep.ipv4);
+    if (!v)
         goto oom;
-    }
     n->eps = v;
     n->eps[n->n_eps++] = ep;
     net__persist(d, n);
@@ -219,50 +211,135 @@ static bool ep_remove(struct bt_daemon *d, struct bt_net *n, const char *ctr_id)
 
 /* ---- connect / disconnect ----------------------------------------------------- */
 
+/* A live connect or disconnect on the pool. */
+struct live {
+    struct bt_daemon *d;
+    char net_id[BT_NET_ID_LEN + 1], ctr_id[BT_NET_ID_LEN + 1];
+    struct bt_net_ep_job *job;
+    bool connect;
+    bt_net_done_fn done;
+    void *arg;
+};
+
+static void live_work(void *arg)
+{
+    struct live *l = arg;
+    bt_net_ep_job_run(l->job);
+}
+
+static void changed(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c, const char *action)
+{
+    if (ctr_mirror(d, c))
+        bt_ctr_persist(d, c);
+    net__event(d, n, action, c->id);
+}
+
+static void live_done(void *arg, bool ran)
+{
+    struct live *l = arg;
+    const struct bt_err *je = bt_net_ep_job_err(l->job);
+    _cleanup_err_ struct bt_err *e = NULL;
+    struct bt_net *n = NULL;
+    struct bt_ctr *c = NULL;
+
+    if (bt_net_lookup(l->d, l->net_id, &n, NULL) < 0 || bt_ctr_lookup(l->d, l->ctr_id, &c, NULL) < 0)
+        bt_err_set(&e, BT_ENOTFOUND, 0, "the network or the container went away meanwhile");
+    else if (!ran)
+        bt_err_set(&e, BT_EINTERNAL, ECANCELED, "the daemon is shutting down");
+    else if (je && l->connect)
+        bt_err_set(&e, je->code, je->sys_errno, "%s", je->msg);
+    else if (je) /* the interface stays; the record follows the user's wish */
+        BT_LOG(WARN, "net", "interface left in a container", "ctr=%.12s err=\"%s\"", l->ctr_id,
+               bt_log_q(je->msg));
+    if (n && c && (!l->connect || e))
+        ep_remove(l->d, n, c->id);
+    if (n && c && !e)
+        changed(l->d, n, c, l->connect ? "connect" : "disconnect");
+    l->done(l->arg, e ? NULL : n, e);
+    bt_net_ep_job_free(l->job);
+    free(l);
+}
+
+/* Queue job for c on n; done runs in every case once 0 is returned. */
+static int live_queue(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c,
+                      struct bt_net_ep_job *job, bool connect, bt_net_done_fn done, void *arg,
+                      struct bt_err **err)
+{
+    struct live *l = calloc(1, sizeof(*l));
+    int r;
+
+    if (!l) {
+        bt_net_ep_job_free(job);
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    }
+    *l = (struct live){.d = d, .job = job, .connect = connect, .done = done, .arg = arg};
+    memcpy(l->net_id, n->id, sizeof(l->net_id));
+    memcpy(l->ctr_id, c->id, sizeof(l->ctr_id));
+    if ((r = bt_job_queue(d->loop, live_work, live_done, l)) < 0) {
+        bt_net_ep_job_free(job);
+        free(l);
+        return bt_err_set(err, BT_EINTERNAL, -r, "queue: %s", uv_strerror(r));
+    }
+    return 0;
+}
+
 int bt_net_connect(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c, const char *ipv4,
-                   char *const *aliases, struct bt_err **err)
+                   char *const *aliases, bt_net_done_fn done, void *arg, struct bt_err **err)
 {
     const char *mode = ctr_mode(c);
+    struct bt_net_ep_job *job = NULL;
     struct bt_net *o;
 
     if (strncmp(mode, "container:", 10) == 0)
         return bt_err_set(err, BT_EINVAL, 0, ERR_SHARED);
     if (strcmp(mode, "host") != 0 && strcmp(n->driver, "host") == 0)
         return bt_err_set(err, BT_EINVAL, 0, ERR_HOST);
-    if (bt_net_ep_of(n, c->id))
-        return 0; /* dockerd: a duplicate config is ignored */
+    if (bt_net_ep_of(n, c->id)) {
+        done(arg, n, NULL); /* dockerd: a duplicate config is ignored */
+        return 0;
+    }
     for (size_t i = 0; (o = bt_net_ctr_net_at(d, c->id, i)); i++) {
         if (strcmp(o->driver, "host") == 0 || strcmp(n->driver, "host") == 0)
             return bt_err_set(err, BT_EINVAL, 0, ERR_SHARED);
         if (strcmp(o->name, "none") == 0 || strcmp(n->name, "none") == 0)
             return bt_err_set(err, BT_EINVAL, 0, ERR_NONE);
     }
-    if (running(c))
-        return bt_err_set(err, BT_ENOTIMPL, 0,
-                          "connecting a running container to a network is not supported yet");
     if (check_ep_config(n, ipv4, aliases, err) < 0 ||
         ep_add(d, n, c, ipv4, aliases, user_defined(n), err) < 0)
         return -1;
-    if (ctr_mirror(d, c))
-        bt_ctr_persist(d, c);
-    net__event(d, n, "connect", c->id);
+    if (wired(c) && strcmp(n->driver, "bridge") == 0) {
+        if (bt_net_ep_wire(d, n, c, &job, err) < 0) {
+            ep_remove(d, n, c->id);
+            return -1;
+        }
+        if (live_queue(d, n, c, job, true, done, arg, err) < 0) {
+            ep_remove(d, n, c->id);
+            return -1;
+        }
+        return 0;
+    }
+    changed(d, n, c, "connect");
+    done(arg, n, NULL);
     return 0;
 }
 
 int bt_net_disconnect(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c, bool force,
-                      struct bt_err **err)
+                      bt_net_done_fn done, void *arg, struct bt_err **err)
 {
+    struct bt_net_ep_job *job = NULL;
+
     (void)force;
     if (!bt_net_ep_of(n, c->id))
         return bt_err_set(err, BT_EINTERNAL, 0, "container %s is not connected to the network %s",
                           c->id, n->name);
-    if (running(c))
-        return bt_err_set(err, BT_ENOTIMPL, 0,
-                          "disconnecting a running container from a network is not supported yet");
+    if (wired(c) && *bt_net_ep_of(n, c->id)->ifname) {
+        if (bt_net_ep_unwire(d, n, c, &job, err) < 0)
+            return -1;
+        return live_queue(d, n, c, job, false, done, arg, err);
+    }
     ep_remove(d, n, c->id);
-    if (ctr_mirror(d, c))
-        bt_ctr_persist(d, c);
-    net__event(d, n, "disconnect", c->id);
+    changed(d, n, c, "disconnect");
+    done(arg, n, NULL);
     return 0;
 }
 
@@ -318,6 +395,26 @@ static const char *request_ipv4(const cJSON *e)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* --network container:x: NetworkMode names x by ID, as dockerd. */
+static int joined_mode(struct bt_daemon *d, struct bt_ctr *c, const char *ref, struct bt_err **err)
+{
+    struct bt_ctr *x;
+    char mode[10 + BT_NET_ID_LEN + 1];
+    cJSON *v;
+
+    /* As dockerd, a container that does not exist (yet) fails the start,
+     * not the create (a 404 here would send the CLI pulling the image). */
+    if (bt_ctr_lookup(d, ref, &x, NULL) < 0 || x == c)
+        return 0;
+    snprintf(mode, sizeof(mode), "container:%s", x->id);
+    if (!(v = cJSON_CreateString(mode)) ||
+        !cJSON_ReplaceItemInObjectCaseSensitive(c->host_config, "NetworkMode", v)) {
+        cJSON_Delete(v);
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int bt_net_ctr_attach(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **err)
 {
     const char *mode = ctr_mode(c), *term = mode, *ipv4;
@@ -326,7 +423,7 @@ int bt_net_ctr_attach(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **err
     struct bt_net *n;
 
     if (strncmp(mode, "container:", 10) == 0)
-        return 0;
+        return joined_mode(d, c, mode + 10, err);
     if (strcmp(mode, "default") == 0)
         term = "bridge";
     if (bt_net_lookup(d, term, &n, err) < 0)

@@ -4,7 +4,7 @@
  *    "IPAM":{"Driver","Options":null|{..},"Config":[{"Subnet","Gateway","IPRange"}]},
  *    "Options":{..},"Labels":{..},"Bridge",
  *    "Endpoints":[{"Container","Name","EndpointID","MacAddress","IPv4Address",
- *                  "PrefixLen","RequestedIPv4","Aliases":[..]|null}]}
+ *                  "PrefixLen","RequestedIPv4","Aliases":[..]|null,"Ifname"}]}
  * Times are RFC 3339 with nanoseconds. ANY thread: nothing here touches the
  * store. */
 #include <config.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "berth/ipam.h"
 #include "berth/kv.h"
 #include "berth/network.h"
 #include "berth/timeparse.h"
@@ -96,6 +97,7 @@ void bt_net_free(struct bt_net *n)
     bt_kv_free(n->options, n->n_options);
     bt_kv_free(n->labels, n->n_labels);
     free(n->bridge);
+    net_ipam_free(n->alloc);
     for (size_t i = 0; i < n->n_eps; i++)
         bt_net_ep_done(&n->eps[i]);
     free(n->eps);
@@ -161,7 +163,8 @@ static bool add_ep(cJSON *arr, const struct bt_net_ep *ep)
         !cJSON_AddStringToObject(e, "MacAddress", ep->mac) ||
         !cJSON_AddStringToObject(e, "IPv4Address", ep->ipv4) ||
         !cJSON_AddNumberToObject(e, "PrefixLen", ep->prefix) ||
-        !cJSON_AddStringToObject(e, "RequestedIPv4", ep->ipam_ipv4 ? ep->ipam_ipv4 : ""))
+        !cJSON_AddStringToObject(e, "RequestedIPv4", ep->ipam_ipv4 ? ep->ipam_ipv4 : "") ||
+        !cJSON_AddStringToObject(e, "Ifname", ep->ifname))
         return false;
     if (!ep->aliases)
         return cJSON_AddNullToObject(e, "Aliases") != NULL;
@@ -336,7 +339,8 @@ static bool take_eps(const cJSON *o, struct bt_net *n)
             !copy_fixed(it, "EndpointID", ep->id, sizeof(ep->id)) ||
             !copy_fixed(it, "MacAddress", ep->mac, sizeof(ep->mac)) ||
             !copy_fixed(it, "IPv4Address", ep->ipv4, sizeof(ep->ipv4)) ||
-            !take_str(it, "RequestedIPv4", &ep->ipam_ipv4) || !take_aliases(it, &ep->aliases))
+            !take_str(it, "RequestedIPv4", &ep->ipam_ipv4) || !take_aliases(it, &ep->aliases) ||
+            !copy_fixed(it, "Ifname", ep->ifname, sizeof(ep->ifname)))
             return false;
         pl = get(it, "PrefixLen");
         if (pl && (!cJSON_IsNumber(pl) || pl->valuedouble < 0 || pl->valuedouble > 32))

@@ -21,6 +21,7 @@
 #include "berth/events.h"
 #include "berth/fdio.h"
 #include "berth/filters.h"
+#include "berth/ipam.h"
 #include "berth/job.h"
 #include "berth/kv.h"
 #include "berth/log.h"
@@ -48,7 +49,13 @@ struct bt_nets {
     char *dir;
     struct net_op *head, *tail; /* head is the one on the pool while busy */
     bool busy;
+    struct net_drv *drv;
 };
+
+struct net_drv *net__drv(const struct bt_daemon *d)
+{
+    return d->nets ? d->nets->drv : NULL;
+}
 
 /* ---- files --------------------------------------------------------------- */
 
@@ -424,8 +431,6 @@ static void restore_all(struct bt_daemon *d)
         for (size_t k = 0; ipam && k < n->n_eps; k++)
             if (*n->eps[k].ipv4 && net_drv_addr_restore(d, n, n->eps[k].ipv4, &e) < 0)
                 goto fail;
-        if (ipam && net_drv_net_up(d, n, &e) < 0)
-            goto fail;
         continue;
     fail:
         BT_LOG(ERROR, "net", "cannot restore network", "name=%s err=\"%s\"", n->name,
@@ -446,6 +451,8 @@ int bt_nets_open(struct bt_daemon *d, struct bt_err **err)
     d->nets = s;
     if (mkdir(s->dir, 0700) < 0 && errno != EEXIST)
         return bt_err_set(err, BT_EINTERNAL, errno, "create %s: %m", s->dir);
+    if (net_drv_open(d, &s->drv, err) < 0)
+        return bt_err_wrap(err, "networking");
     if (load_all(d, err) < 0)
         return -1;
     for (size_t i = 0; i < ARRAY_SIZE(predefined); i++)
@@ -453,6 +460,7 @@ int bt_nets_open(struct bt_daemon *d, struct bt_err **err)
             make_predefined(d, predefined[i][0], predefined[i][1], err) < 0)
             return -1;
     restore_all(d);
+    net_drv_sync(d);
     return 0;
 }
 
@@ -473,6 +481,7 @@ void bt_nets_free(struct bt_daemon *d)
     }
     for (size_t i = 0; i < s->n; i++)
         bt_net_free(s->v[i]);
+    net_drv_close(s->drv);
     free(s->v);
     free(s->dir);
     free(s);
@@ -484,9 +493,9 @@ void bt_nets_free(struct bt_daemon *d)
 static int check_ipam(struct bt_net *n, struct bt_err **err)
 {
     struct bt_net_ipam *c;
-    uint32_t base, a;
-    int prefix, p;
-    char canon[BT_NET_IP_MAX + 4], ip[BT_NET_IP_MAX];
+    struct net_prefix sub, r;
+    uint32_t a;
+    char canon[NET_PREFIX_STRLEN];
 
     if (strcmp(n->ipam_driver, "default") != 0)
         return bt_err_set(err, BT_ENOTFOUND, 0,
@@ -505,26 +514,25 @@ static int check_ipam(struct bt_net *n, struct bt_err **err)
     }
     if (strchr(c->subnet, ':'))
         return bt_err_set(err, BT_EINVAL, 0, "IPv6 subnets are not supported: %s", c->subnet);
-    if (!net__cidr_parse(c->subnet, &base, &prefix))
+    if (net_prefix_parse(c->subnet, &sub) < 0)
         return bt_err_set(err, BT_EINVAL, 0, "invalid CIDR address: %s", c->subnet);
-    if (prefix > 30)
+    if (sub.len > 30)
         return bt_err_set(err, BT_EINVAL, 0, "subnet %s is too small", c->subnet);
-    base &= net__mask(prefix);
-    net__ip_format(base, ip, sizeof(ip));
-    snprintf(canon, sizeof(canon), "%s/%d", ip, prefix);
+    sub = net_prefix_network(&sub);
+    net_prefix_format(&sub, canon);
     if (strcmp(canon, c->subnet) != 0 && set_str(&c->subnet, canon) < 0)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     if (*c->gateway) {
-        if (!net__ip_parse(c->gateway, &a))
+        if (net_addr_parse(c->gateway, &a) < 0)
             return bt_err_set(err, BT_EINVAL, 0,
                               "invalid gateway address %s in Ipam configuration", c->gateway);
-        if ((a & net__mask(prefix)) != base)
+        if (!net_prefix_contains(&sub, a))
             return bt_err_set(err, BT_EINVAL, 0, "no matching subnet for gateway %s", c->gateway);
     }
     if (*c->ip_range) {
-        if (!net__cidr_parse(c->ip_range, &a, &p))
+        if (net_prefix_parse(c->ip_range, &r) < 0)
             return bt_err_set(err, BT_EINVAL, 0, "invalid CIDR address: %s", c->ip_range);
-        if (p < prefix || (a & net__mask(prefix)) != base)
+        if (r.len < sub.len || !net_prefix_contains(&sub, r.addr))
             return bt_err_set(err, BT_EINVAL, 0, "no matching subnet for range %s", c->ip_range);
     }
     return 0;
@@ -579,25 +587,65 @@ struct create_ctx {
     char id[BT_NET_ID_LEN + 1];
 };
 
+static void undo_create(struct bt_daemon *d, const char *id, bool down);
+
 /* The record is on disk (written set) or could not be written: then the
  * network is undone, as if it never was. */
 static void created(void *arg, struct bt_net *written, const struct bt_err *err)
 {
     struct create_ctx *x = arg;
-    struct bt_net *n = NULL;
 
     if (written && !err) {
         net__event(x->d, written, "create", NULL);
         x->done(x->arg, written, NULL);
     } else {
-        if (bt_net_lookup(x->d, x->id, &n, NULL) == 0 && strcmp(n->id, x->id) == 0) {
-            net_drv_net_down(x->d, n);
-            net_drv_pool_release(x->d, n);
-            index_remove(x->d->nets, n);
-            bt_net_free(n);
-        }
+        undo_create(x->d, x->id, true);
         x->done(x->arg, NULL, err);
     }
+    free(x);
+}
+
+/* Forget a network that never was (its bridge, if any, goes in the background). */
+static void undo_create(struct bt_daemon *d, const char *id, bool down)
+{
+    struct bt_net *n;
+
+    if (bt_net_lookup(d, id, &n, NULL) == 0 && strcmp(n->id, id) == 0) {
+        if (down)
+            net_drv_net_down(d, n);
+        net_drv_pool_release(d, n);
+        index_remove(d->nets, n);
+        bt_net_free(n);
+    }
+}
+
+/* The bridge and its rules are up (or not): write the record. */
+static void bridged(void *arg, const struct bt_err *err)
+{
+    struct create_ctx *x = arg;
+    _cleanup_err_ struct bt_err *e = NULL;
+    struct bt_net *n = NULL;
+    char *text;
+
+    if (bt_net_lookup(x->d, x->id, &n, NULL) < 0 || strcmp(n->id, x->id) != 0) {
+        bt_err_set(&e, BT_ENOTFOUND, 0, "network %s was removed while it was being created", x->id);
+        goto fail;
+    }
+    if (err) {
+        bt_err_set(&e, err->code, err->sys_errno, "%s", err->msg);
+        undo_create(x->d, x->id, false);
+        goto fail;
+    }
+    /* The reply waits for the record on disk: a daemon killed right after
+     * it still knows the network. */
+    if (!(text = bt_net_encode(n)) || op_queue(x->d, n->id, text, created, x) < 0) {
+        bt_err_set(&e, BT_EINTERNAL, ENOMEM, "out of memory");
+        undo_create(x->d, x->id, true);
+        goto fail;
+    }
+    return;
+fail:
+    x->done(x->arg, NULL, e);
     free(x);
 }
 
@@ -605,37 +653,26 @@ int bt_net_create(struct bt_daemon *d, struct bt_net *n, bt_net_done_fn done, vo
                   struct bt_err **err)
 {
     struct create_ctx *x = NULL;
-    char *text;
 
     if (check_create(d, n, err) < 0)
         goto fail;
     n->subnet_auto = n->n_ipam == 0 || !*n->ipam[0].subnet;
     if (net_drv_pool_request(d, n, err) < 0)
         goto fail;
-    if (net_drv_net_up(d, n, err) < 0) {
-        net_drv_pool_release(d, n);
-        goto fail;
-    }
     x = calloc(1, sizeof(*x));
-    text = bt_net_encode(n);
-    if (!x || !text || index_add(d->nets, n) < 0) {
-        free(text);
-        net_drv_net_down(d, n);
+    if (!x || index_add(d->nets, n) < 0) {
         net_drv_pool_release(d, n);
         bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
         goto fail;
     }
     *x = (struct create_ctx){d, done, arg, {0}};
     memcpy(x->id, n->id, sizeof(x->id));
-    /* The reply waits for the record on disk: a daemon killed right after
-     * it still knows the network. */
-    if (op_queue(d, n->id, text, created, x) < 0) {
+    /* Indexed from now on, so a second create sees the subnet and name as
+     * taken while the bridge is made on the pool. */
+    if (net_drv_net_up(d, n, bridged, x, err) < 0) {
+        undo_create(d, x->id, false);
         free(x);
-        net_drv_net_down(d, n);
-        net_drv_pool_release(d, n);
-        index_remove(d->nets, n);
-        bt_net_free(n);
-        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+        return -1;
     }
     return 0;
 fail:

@@ -23,7 +23,8 @@
 # the script defines one (for processes of its own), lazily unmounts whatever
 # is still mounted under $tmp, removes $tmp (kept with BENCH_KEEP=1) and exits
 # with the script's status. The daemons' logs are $tmp/berthd.log and
-# $tmp/dockerd.log; BERTHD_ARGS and DOCKERD_ARGS add daemon flags.
+# $tmp/dockerd.log; BERTHD_ARGS and DOCKERD_ARGS add daemon flags;
+# DOCKERD_NET_ARGS replaces dockerd's --bridge=none (net-bench.sh).
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     echo "${0##*/}: source this file from a bench script, do not run it" >&2
@@ -180,7 +181,7 @@ start_dockerd() {
     # shellcheck disable=SC2086
     dockerd --config-file "$tmp/docker-daemon.json" --host "unix://$docker_sock" \
         --data-root "$docker_data" --exec-root "$tmp/docker-run" \
-        --pidfile "$tmp/dockerd.pid" --bridge=none --iptables=false --ip-masq=false \
+        --pidfile "$tmp/dockerd.pid" ${DOCKERD_NET_ARGS:---bridge=none} --iptables=false --ip-masq=false \
         ${DOCKERD_ARGS:-} >"$tmp/dockerd.log" 2>&1 </dev/null &
     dockerd_pid=$!
     wait_ping "$docker_sock" "$dockerd_pid" dockerd "$tmp/dockerd.log"

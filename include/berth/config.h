@@ -52,6 +52,7 @@ struct bt_config {
 
     /* Networking. */
     char *bip;                     /* default bridge's "ADDR/LEN"; NULL: first free pool subnet */
+    bool bridge_none;              /* --bridge none: no default bridge, its containers get lo */
     struct net_pool *addr_pools;   /* default-address-pools; NULL: dockerd's defaults */
     size_t n_addr_pools;
 

@@ -6,9 +6,11 @@
  * data-root/networks/<id>.json, written atomically on the pool; the three
  * predefined networks (bridge, host, none) always exist and keep their IDs.
  *
- * Addresses are reserved in the record when a container is created on a
- * network or connected to one; wiring the container (veth, routes, rules)
- * is the start path's business (bt_net_ctr_prepare, later).
+ * An endpoint is recorded when a container is created on a network or
+ * connected to one; as with dockerd, its address is taken when the
+ * container starts (the requested --ip, else the next free one) and given
+ * back when it stops, so a stopped container shows empty values. Wiring
+ * the container (netns, veth, routes) is src/net_ctr.c's business.
  *
  * Loop thread only, unless a function says ANY. */
 #ifndef BERTH_NETWORK_H
@@ -19,11 +21,13 @@
 #include <stdint.h>
 
 #include "berth/err.h"
+#include "berth/rt_spec.h"
 
 struct bt_daemon;
 struct bt_ctr;
 struct bt_filters;
 struct bt_kv;
+struct net_ipam;
 
 #define BT_NET_ID_LEN 64
 #define BT_NET_IP_MAX 16  /* "255.255.255.255" + NUL */
@@ -43,10 +47,11 @@ struct bt_net_ep {
     char *ctr_name;                 /* without '/', as at connect time */
     char id[BT_NET_ID_LEN + 1];     /* EndpointID */
     char mac[BT_NET_MAC_MAX];       /* "" on host/none */
-    char ipv4[BT_NET_IP_MAX];       /* "" on host/none */
+    char ipv4[BT_NET_IP_MAX];       /* "" on host/none and while the container is not running */
     int prefix;                     /* of ipv4's subnet */
     char *ipam_ipv4;                /* IPAMConfig.IPv4Address asked for, "" none */
     char **aliases;                 /* NULL-terminated, NULL when none */
+    char ifname[16];                /* "eth0".. inside the container while wired, else "" */
 };
 
 struct bt_net {
@@ -69,6 +74,7 @@ struct bt_net {
     char *bridge;        /* Linux bridge name, "" for host/null */
     struct bt_net_ep *eps;
     size_t n_eps;
+    struct net_ipam *alloc; /* the driver's allocator (src/net_driver.c); not in the file */
 };
 
 /* ---- records (src/net_record.c) ------------------------------------------ */
@@ -130,16 +136,19 @@ int bt_net_remove(struct bt_daemon *d, struct bt_net *n, bt_net_done_fn done, vo
 int bt_nets_prune(struct bt_daemon *d, const struct bt_filters *f, char ***ret_names,
                   size_t *ret_n, struct bt_err **err);
 
-/* Connect c (created or stopped; a running container needs the start
- * path's wiring, BT_ENOTIMPL for now) with the requested address (NULL or
- * "") and aliases (NULL-terminated, may be NULL). Connecting to a network c
- * is already on does nothing, as dockerd. Emits "connect". */
+/* Connect c with the requested address (NULL or "") and aliases
+ * (NULL-terminated, may be NULL); a running container gets its endpoint
+ * live (ethN) on the pool. Connecting to a network c is already on does
+ * nothing, as dockerd. Emits "connect". Returns -1 with err when refused at
+ * once (done is not called); else done runs once, maybe before the return,
+ * with n or the error. */
 int bt_net_connect(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c, const char *ipv4,
-                   char *const *aliases, struct bt_err **err);
-/* Disconnect c; BT_EINTERNAL "container x is not connected to the network y"
- * when it is not. Emits "disconnect". */
+                   char *const *aliases, bt_net_done_fn done, void *arg, struct bt_err **err);
+/* Disconnect c (a running one loses the interface live); BT_EINTERNAL
+ * "container x is not connected to the network y" when it is not. Emits
+ * "disconnect". Same calling convention as bt_net_connect. */
 int bt_net_disconnect(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c, bool force,
-                      struct bt_err **err);
+                      bt_net_done_fn done, void *arg, struct bt_err **err);
 
 /* ---- containers ----------------------------------------------------------- */
 
@@ -156,5 +165,51 @@ void bt_net_ctr_detach(struct bt_daemon *d, const struct bt_ctr *c);
 /* The networks c has an endpoint on, in creation order: the i-th, NULL past
  * the end. */
 struct bt_net *bt_net_ctr_net_at(const struct bt_daemon *d, const char *ctr_id, size_t i);
+
+/* ---- wiring containers (src/net_ctr.c) ------------------------------------- */
+
+/* What a start needs to make the container's network: built on the loop,
+ * used on the pool. */
+struct bt_net_wire;
+
+/* Loop, at start: the namespace mode and path (host, a fresh one for
+ * "none", RUN_DIR/netns for bridge networks, the joined one for
+ * container:x, which must be running) and, for bridge networks, each
+ * endpoint's address (the requested --ip, else the next free one), MAC and
+ * interface name (eth0 for NetworkMode's network, with the default route
+ * unless internal; eth1.. for the others), recorded in the network
+ * records. Nothing is held on failure. */
+int bt_net_wire_plan(struct bt_daemon *d, struct bt_ctr *c, const char *run_dir,
+                     struct bt_net_wire **ret, struct bt_err **err);
+enum bt_rt_netns bt_net_wire_mode(const struct bt_net_wire *w); /* enum of rt_spec.h */
+const char *bt_net_wire_path(const struct bt_net_wire *w);      /* NULL unless PATH */
+void bt_net_wire_free(struct bt_net_wire *w);
+/* ANY thread (the pool): make the namespace and its endpoints. On failure
+ * nothing is left. */
+int bt_net_wire_up(const struct bt_net_wire *w, struct bt_err **err);
+/* ANY thread (the pool): unmount and remove RUN_DIR/netns if there is one;
+ * the kernel then drops the endpoints in the background. */
+void bt_net_wire_down(const char *run_dir);
+/* Loop: give back the addresses of c's endpoints (c stopped or its start
+ * failed): they show empty values until the next start. */
+void bt_net_ctr_release(struct bt_daemon *d, const struct bt_ctr *c);
+/* Whether c's network mode gives it a namespace of its own (RUN_DIR/netns). */
+bool bt_net_ctr_own_netns(const struct bt_ctr *c);
+/* SandboxKey: c's RUN_DIR/netns while it runs with one, else NULL. */
+char *bt_net_ctr_sandbox_key(const struct bt_daemon *d, const struct bt_ctr *c);
+/* "RUN_DIR/netns", malloc'd. ANY. */
+char *bt_net_netns_path(const char *run_dir);
+
+/* One endpoint of a running container, added (connect) or removed
+ * (disconnect) on the pool: prepared on the loop (wire takes the address
+ * and interface name), run on the pool, freed on the loop. */
+struct bt_net_ep_job;
+int bt_net_ep_wire(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c,
+                   struct bt_net_ep_job **ret, struct bt_err **err);
+int bt_net_ep_unwire(struct bt_daemon *d, const struct bt_net *n, const struct bt_ctr *c,
+                     struct bt_net_ep_job **ret, struct bt_err **err);
+void bt_net_ep_job_run(struct bt_net_ep_job *j); /* ANY */
+const struct bt_err *bt_net_ep_job_err(const struct bt_net_ep_job *j);
+void bt_net_ep_job_free(struct bt_net_ep_job *j);
 
 #endif

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import select
+import secrets
 import shutil
 import signal
 import socket
@@ -282,7 +283,7 @@ class Berthd:
     _counter = 0
 
     def __init__(self, workdir, args=(), config="{}", sock=None, data_root=None, exec_root=None,
-                 pidfile=None, config_file=None):
+                 pidfile=None, config_file=None, netns=None):
         Berthd._counter += 1
         self.workdir = workdir
         self.sock = sock or os.path.join(workdir, "berth.sock")
@@ -294,6 +295,11 @@ class Berthd:
         self.stdout_path = os.path.join(workdir, "berthd.stdout")
         self.docker_config = os.path.join(workdir, "docker-config")
         self.args = list(args)
+        # NETWORK SAFETY: a daemon runs in its own network namespace (netns,
+        # a name under /run/netns made by berthd_factory) where its bridges,
+        # veths and nftables rules live; without one it gets --bridge none
+        # and so touches none of the host's network.
+        self.netns = netns
         self.config = config
         self.proc = None
         self.returncode = None
@@ -314,9 +320,20 @@ class Berthd:
         return self.proc.pid
 
     def cmdline(self):
-        return [BERTHD, "--host", self.host, "--data-root", self.data_root, "--exec-root",
-                self.exec_root, "--pidfile", self.pidfile, "--config-file", self.config_file
-                ] + self.args
+        cmd = [BERTHD, "--host", self.host, "--data-root", self.data_root, "--exec-root",
+               self.exec_root, "--pidfile", self.pidfile, "--config-file", self.config_file
+               ] + self.args
+        if not self.netns:
+            return cmd + ["--bridge", "none"]
+        # nsenter execs berthd (no fork): the pid is berthd's.
+        return ["nsenter", "--net=/run/netns/" + self.netns, "--"] + cmd
+
+    def in_netns(self, *cmd):
+        """Run cmd inside the daemon's network namespace (CompletedProcess)."""
+        assert self.netns
+        return subprocess.run(["nsenter", "--net=/run/netns/" + self.netns, "--"] + list(cmd),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=60)
 
     def write_config(self, content=None):
         if content is None:
@@ -577,11 +594,18 @@ def berthd_factory(request):
     """make(args=(), config="{}", start=True, **paths) -> Berthd."""
     daemons = []
     workdirs = []
+    netnses = []
     request.node._berthd_daemons = daemons
 
-    def make(args=(), config="{}", start=True, **kw):
+    def make(args=(), config="{}", start=True, netns=False, **kw):
         wd = _free_workdir()
         workdirs.append(wd)
+        if netns:
+            name = "berth-d-" + secrets.token_hex(4)
+            subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
+            netnses.append(name)
+            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, timeout=30)
+            kw["netns"] = name
         d = Berthd(wd, args=args, config=config, **kw)
         daemons.append(d)
         if start:
@@ -598,6 +622,8 @@ def berthd_factory(request):
         d.saved_log = d.log()
     for wd in workdirs:
         shutil.rmtree(wd, ignore_errors=True)
+    for name in netnses:  # takes the bridges, veths and rules with it
+        subprocess.run(["ip", "netns", "del", name], timeout=30)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
 
@@ -675,16 +701,23 @@ def busybox_ref(plain_registry, fixture_images):
 
 
 @pytest.fixture
-def ctr_factory(berthd_factory, busybox_ref):
+def ctr_factory(berthd_factory, busybox_ref, fixture_images):
     """make(**berthd_factory kwargs) -> a started Berthd with "busybox"
-    pulled and tagged. At teardown every container is removed and the
-    test fails if a mount, cgroup, run directory or monitor is left."""
+    loaded and tagged (also as busybox_ref). The daemon runs in a network
+    namespace of its own (netns=True unless given), where the containers'
+    bridges live. At teardown every container is removed and the test
+    fails if a mount, cgroup, run directory or monitor is left."""
     import ctr_helpers
     made = []
 
     def make(**kw):
+        kw.setdefault("netns", True)
         d = berthd_factory(**kw)
-        ctr_helpers.load_busybox(d, busybox_ref)
+        if d.netns:  # no way to the loopback registry from there: load
+            ctr_helpers.load_busybox_archive(d, fixture_images.busybox_docker_archive,
+                                             busybox_ref)
+        else:
+            ctr_helpers.load_busybox(d, busybox_ref)
         made.append(d)
         return d
 

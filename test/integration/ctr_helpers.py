@@ -18,6 +18,13 @@ def load_busybox(d, ref):
     assert rc == 0, "tag: %s%s" % (out, err)
 
 
+def load_busybox_archive(d, archive, ref):
+    rc, out, err = d.docker("load", "-q", "-i", archive, timeout=120)
+    assert rc == 0, "load %s: %s%s" % (archive, out, err)
+    rc, out, err = d.docker("tag", "busybox:latest", ref)
+    assert rc == 0, "tag: %s%s" % (out, err)
+
+
 def ok(d, *args, timeout=60):
     """docker ARGS; asserts success, returns stdout stripped."""
     rc, out, err = d.docker(*args, timeout=timeout)

@@ -156,11 +156,17 @@ def test_connect_disconnect_created(cd):
     ok(d, "network", "create", "--subnet", "10.91.0.0/24", "front")
     ok(d, "network", "create", "back")
     ctr = ok(d, "create", "--name", "web", "--network", "front", "--ip", "10.91.0.50",
-             "--network-alias", "www", "busybox", "true")
+             "--network-alias", "www", "busybox", "sleep", "300")
+    # As dockerd: the address is taken at start, so a created container
+    # shows its endpoint with empty values and no network lists it.
+    e = ep_of(d, ctr, "front")
+    assert e["IPAddress"] == "" and e["MacAddress"] == "" and e["EndpointID"] == "", e
+    assert e["Aliases"] == ["www"] and e["IPAMConfig"] == {"IPv4Address": "10.91.0.50"}
+    assert net_inspect(d, "front")["Containers"] == {}
+    ok(d, "start", ctr)
     e = ep_of(d, ctr, "front")
     assert e["IPAddress"] == "10.91.0.50" and e["IPPrefixLen"] == 24
     assert e["Gateway"] == "10.91.0.1" and e["MacAddress"] == "02:42:0a:5b:00:32"
-    assert e["Aliases"] == ["www"] and e["IPAMConfig"] == {"IPv4Address": "10.91.0.50"}
     assert e["NetworkID"] == net_inspect(d, "front")["Id"] and len(e["EndpointID"]) == 64
     ns = inspect(d, ctr)["NetworkSettings"]
     assert ns["IPAddress"] == "" and ns["Gateway"] == ""  # top level: default bridge only
@@ -182,10 +188,11 @@ def test_connect_disconnect_created(cd):
     assert ok(d, "ps", "-aq", "-f", "network=bridge") == ""
 
     # A requested address in use, an address on a network without a user subnet.
-    other = ok(d, "create", "--network", "front", "busybox", "true")
+    other = ok(d, "create", "--network", "front", "busybox", "sleep", "300")
     r = api(d, "POST", "/v1.41/networks/front/connect", {"Container": other})
     assert r.status == 200, r  # already there: a no-op
     ok(d, "network", "disconnect", "front", other)
+    ok(d, "start", other)
     r = api(d, "POST", "/v1.41/networks/front/connect",
             {"Container": other, "EndpointConfig": {"IPAMConfig": {"IPv4Address": "10.91.0.50"}}})
     assert r.status == 403 and "Address already in use" in r.json()["message"], r
@@ -198,9 +205,10 @@ def test_connect_disconnect_created(cd):
     ok(d, "network", "disconnect", "front", "web")
     assert list(inspect(d, ctr)["NetworkSettings"]["Networks"]) == ["back"]
     assert net_inspect(d, "front")["Containers"] == {}
-    # The freed address can be taken again.
+    # The freed address can be taken again (live: other is running).
     ok(d, "network", "connect", "--ip", "10.91.0.50", "front", other)
     assert ep_of(d, other, "front")["IPAddress"] == "10.91.0.50"
+    ok(d, "kill", ctr, other)
 
     # host and none restrictions.
     rc, err = fail(d, "network", "connect", "host", "web")
@@ -213,7 +221,7 @@ def test_connect_disconnect_created(cd):
     assert "cannot be connected to any other network" in err, err
     assert list(inspect(d, hosted)["NetworkSettings"]["Networks"]) == ["host"]
     # Default bridge: endpoint recorded, top-level keys filled, no aliases or --ip.
-    plain = ok(d, "create", "busybox", "true")
+    plain = ok(d, "run", "-d", "busybox", "sleep", "300")
     ns = inspect(d, plain)["NetworkSettings"]
     assert list(ns["Networks"]) == ["bridge"] and ns["IPAddress"].startswith("172.17.0.")
     assert ns["Gateway"] == "172.17.0.1" and ns["EndpointID"] == ns["Networks"]["bridge"]["EndpointID"]
@@ -234,7 +242,7 @@ def test_connect_disconnect_created(cd):
             {"Image": "busybox", "HostConfig": {"NetworkMode": "nosuch"}})
     assert r.status == 404 and r.json()["message"] == "network nosuch not found", r
     for c in (ctr, other, lone, hosted, plain):
-        ok(d, "rm", c)
+        ok(d, "rm", "-f", c)
     for n in ("front", "back", "bridge"):
         assert net_inspect(d, n)["Containers"] == {}, n
 
@@ -245,8 +253,9 @@ def test_restart_keeps_networks_and_endpoints(cd):
     ok(d, "network", "create", "--subnet", "10.92.0.0/16", "--label", "a=b", "keep")
     auto = ok(d, "network", "create", "auto")
     ctr = ok(d, "create", "--network", "keep", "--ip", "10.92.3.4", "--network-alias", "db",
-             "busybox", "true")
+             "busybox", "sleep", "300")
     ok(d, "network", "connect", "auto", ctr)
+    ok(d, "start", ctr)
     before = {n: net_inspect(d, n) for n in ("bridge", "host", "none", "keep", "auto")}
     eps = inspect(d, ctr)["NetworkSettings"]["Networks"]
     restart_daemon(d)
@@ -255,9 +264,10 @@ def test_restart_keeps_networks_and_endpoints(cd):
     assert net_inspect(d, "bridge")["Id"] == bridge_id
     assert inspect(d, ctr)["NetworkSettings"]["Networks"] == eps
     # A new allocation does not reuse the recorded ones.
-    other = ok(d, "create", "--network", "auto", "busybox", "true")
+    assert eps["keep"]["IPAddress"] == "10.92.3.4" and eps["auto"]["IPAddress"], eps
+    other = ok(d, "run", "-d", "--network", "auto", "busybox", "sleep", "300")
     assert ep_of(d, other, "auto")["IPAddress"] != eps["auto"]["IPAddress"]
-    ok(d, "rm", ctr, other)
+    ok(d, "rm", "-f", ctr, other)
     ok(d, "network", "rm", "keep", auto)
 
 
@@ -298,7 +308,7 @@ def test_compose_call_sequence(cd):
     assert net["Labels"] == labels and net["Options"] == {} and net["Attachable"] is True
     assert net["IPAM"] == {"Driver": "default", "Options": None,
                            "Config": [{"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]}
-    body = {"Image": "busybox", "Cmd": ["true"], "NetworkDisabled": False,
+    body = {"Image": "busybox", "Cmd": ["sleep", "300"], "NetworkDisabled": False,
             "Labels": {"com.docker.compose.project": "p", "com.docker.compose.service": "web"},
             "HostConfig": {"NetworkMode": "p_default", "Links": [], "VolumesFrom": [],
                            "LogConfig": {"Type": "", "Config": {}}},
@@ -318,6 +328,9 @@ def test_compose_call_sequence(cd):
     assert r.status == 200, r
     e = api(d, "GET", "/v1.41/containers/%s/json" % cid).json()["NetworkSettings"]["Networks"]
     assert e["p_default"]["Aliases"] == ["web", cid[:12]]
+    assert e["p_default"]["IPAddress"] == ""  # taken at start, as dockerd
+    assert api(d, "POST", "/v1.41/containers/%s/start" % cid).status == 204
+    e = api(d, "GET", "/v1.41/containers/%s/json" % cid).json()["NetworkSettings"]["Networks"]
     assert e["p_default"]["IPAddress"] == "172.18.0.2"
     c = api(d, "GET", "/v1.41/networks/%s" % nid).json()["Containers"]
     assert c[cid]["Name"] == "p_web_1" and c[cid]["IPv4Address"] == "172.18.0.2/16"
@@ -326,7 +339,8 @@ def test_compose_call_sequence(cd):
     assert [n["Name"] for n in lst] == ["p_default"] and lst[0]["Containers"] == {}
     ps = api(d, "GET", "/v1.41/containers/json?all=1").json()
     assert ps[0]["NetworkSettings"]["Networks"]["p_default"]["IPAddress"] == "172.18.0.2"
-    # down: remove the container, then the network.
+    # down: stop and remove the container, then the network.
+    assert api(d, "POST", "/v1.41/containers/%s/stop?t=0" % cid).status == 204
     assert api(d, "DELETE", "/v1.41/containers/%s?v=False&link=False&force=False" % cid).status == 204
     assert api(d, "DELETE", "/v1.41/networks/p_default").status == 204
     assert api(d, "GET", "/v1.41/networks/p_default").status == 404
