@@ -384,7 +384,6 @@ static void start_done(void *arg, bool ran)
     struct start_job *j = arg;
     struct bt_daemon *d = j->d;
     struct bt_ctr *c = j->c;
-    _cleanup_err_ struct bt_err *e = NULL;
 
     c->rt->busy_pool = false;
     if (!ran) {

@@ -79,6 +79,7 @@ struct mon {
     pid_t pid;    /* the container's init */
     int stdin_fd; /* kept for attach; -1 unless open_stdin */
     int tty_fd;   /* the pty master, kept for resizes; -1 without a tty */
+    bool joined;  /* an exec: our children live in the container's PID namespace */
     struct mon_stream out, err;
     struct mon_log log;
     int sig_fd; /* signalfd for SIGCHLD */
