@@ -416,6 +416,25 @@ static void report_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         rt_fail(rt, 126, "berth-monitor sent an unreadable report");
 }
 
+/* The monitor has exited: what it wrote on the report pipe is all there,
+ * but the loop may have seen the pidfd before the pipe. Read it now, so an
+ * "err" report is never taken for a monitor that died without one. */
+static void report_drain(struct bt_exec_rt *rt)
+{
+    uv_os_fd_t fd;
+
+    if (!rt->report_open || rt->reported || uv_fileno((uv_handle_t *)&rt->report, &fd) < 0)
+        return;
+    while (rt->report_open && !rt->reported) {
+        ssize_t n = read(fd, rt->rbuf + rt->rlen, sizeof(rt->rbuf) - 1 - rt->rlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        report_on_read((uv_stream_t *)&rt->report, n > 0 ? n : UV_EOF, NULL);
+    }
+}
+
 static void proc_on_exit(struct bt_proc *p, int status, int sig)
 {
     struct bt_exec_rt *rt = p->poll.data;
@@ -424,6 +443,7 @@ static void proc_on_exit(struct bt_proc *p, int status, int sig)
     if (sig != 0)
         BT_LOG(WARN, "exec", "berth-monitor killed", "pid=%d signal=%d", p->pid, sig);
     rt_close_proc(rt);
+    report_drain(rt);
     if (!rt->reported)
         rt_fail(rt, 126, "berth-monitor exited without reporting");
     rt_finish(rt);
