@@ -107,6 +107,12 @@ void ctr_monitor_detach(struct bt_ctr *c);
 /* The process ended (ctr_exit.c): code and finish time as the monitor wrote
  * them (have_exit false: unknown, the monitor vanished). Tears down and runs
  * policies. */
+/* The exit a teardown kept next to the record (data-root/containers/<id>/
+ * CTR_SAVED_EXIT_FILE) until the record says "exited": 0 with the code and
+ * finish time when it belongs to the run of c->state.monitor_pid, else -1. */
+#define CTR_SAVED_EXIT_FILE "last-exit"
+int ctr_saved_exit_read(const struct bt_daemon *d, const struct bt_ctr *c, int *code,
+                        int64_t *finished);
 void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
                 int64_t finished_nano);
 /* The same at daemon start-up, before the API serves: the teardown runs

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "berth/storage.h"
 #include "src/ctr-exec.h"
 #include "src/ctr-lifecycle.h"
+#include "src/proc_spawn.h"
 
 #define REPORT_MAX 4096
 #define SPEC_MAX (4 * 1024 * 1024)
@@ -36,12 +38,12 @@ struct bt_exec_rt {
     struct bt_daemon *d;
     struct bt_exec *e; /* NULL once the record went */
     char *run_dir;     /* exec-root/exec/<exec id> */
-    uv_process_t proc;
+    struct bt_proc proc;
     uv_pipe_t report;
-    bool proc_open, report_open;
+    bool report_open;
     unsigned busy;     /* open handles and jobs in flight: free at 0 when done */
     bool reported, failed, done_all;
-    bool have_exit; /* the exit file was read (finish_work) */
+    bool have_exit; /* the exit file was read (rt_finish) */
     int exit_code;
     int pid;
     struct bt_exec_stream *stream;
@@ -172,6 +174,12 @@ static void rt_close(struct bt_exec_rt *rt, uv_handle_t *h, bool *open)
     }
 }
 
+static void rt_close_proc(struct bt_exec_rt *rt)
+{
+    if (rt->proc.open)
+        bt_proc_close(&rt->proc, rt_on_closed);
+}
+
 void exec__rt_detach(struct bt_exec *e)
 {
     struct bt_exec_rt *rt = e->rt;
@@ -184,7 +192,7 @@ void exec__rt_detach(struct bt_exec *e)
         /* The monitor runs on; the daemon lets go of it. */
         rt->done_all = true;
         rt_close(rt, (uv_handle_t *)&rt->report, &rt->report_open);
-        rt_close(rt, (uv_handle_t *)&rt->proc, &rt->proc_open);
+        rt_close_proc(rt);
         rt_maybe_free(rt);
     }
 }
@@ -227,31 +235,54 @@ static void rt_fail(struct bt_exec_rt *rt, int code, const char *msg)
     rt_report_done(rt, &err);
 }
 
-/* ---- the end: exit file and run directory, on the pool --------------------------- */
+/* ---- the end: the exit, then the run directory on the pool ------------------------- */
 
-/* The job's arg is rt itself: busy keeps it alive until finish_done. */
-static void finish_work(void *arg)
+static void cleanup_work(void *arg)
 {
     struct bt_exec_rt *rt = arg;
-    _cleanup_free_ char *path = NULL;
-    FILE *f;
-    int oom;
-    int64_t ns;
-
-    if (asprintf(&path, "%s/%s", rt->run_dir, BT_RT_EXIT_FILE) >= 0 && (f = fopen(path, "re"))) {
-        rt->have_exit = fscanf(f, "%d %d %" SCNd64, &rt->exit_code, &oom, &ns) == 3;
-        fclose(f);
-    }
     (void)stor_rm_rf(rt->run_dir);
 }
 
-static void finish_done(void *arg, bool ran)
+static void cleanup_done(void *arg, bool ran)
 {
     struct bt_exec_rt *rt = arg;
+
+    (void)ran;
+    rt->busy--;
+    rt_maybe_free(rt);
+}
+
+/* The monitor has exited, so its exit file is complete (it writes it before
+ * it exits). Read here on the loop, not in a pool job: the client's stream
+ * ends as soon as the code is known (a job's round trip was a tenth of an
+ * exec), and a 30-byte file in the exec root costs no more than the
+ * connect and socket calls the loop makes anyway. The directory goes on the
+ * pool, after the stream has ended. */
+static void read_exit(struct bt_exec_rt *rt)
+{
+    char path[PATH_MAX], buf[96];
+    int64_t ns;
+    int oom, fd;
+    ssize_t n;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", rt->run_dir, BT_RT_EXIT_FILE) >=
+            sizeof(path) ||
+        (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return;
+    n = read(fd, buf, sizeof(buf) - 1);
+    (void)close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    rt->have_exit = sscanf(buf, "%d %d %" SCNd64, &rt->exit_code, &oom, &ns) == 3;
+}
+
+static void rt_finish(struct bt_exec_rt *rt)
+{
     struct bt_exec *e = rt->e;
     char code[16];
 
-    (void)ran;
+    read_exit(rt);
     if (e && !e->exited) {
         /* No exit file: the monitor died with its process (a container
          * stop kills both); report it as killed. */
@@ -274,15 +305,9 @@ static void finish_done(void *arg, bool ran)
         exec__prune(rt->d, ctr_id);
     }
     rt->done_all = true;
-    rt->busy--;
-    rt_maybe_free(rt);
-}
-
-static void rt_finish(struct bt_exec_rt *rt)
-{
     rt->busy++;
-    if (bt_job_queue(rt->d->loop, finish_work, finish_done, rt) < 0)
-        finish_done(rt, false); /* the directory stays; the record still ends */
+    if (bt_job_queue(rt->d->loop, cleanup_work, cleanup_done, rt) < 0)
+        cleanup_done(rt, false); /* the directory stays; the record has ended */
 }
 
 /* ---- the monitor ------------------------------------------------------------------ */
@@ -391,14 +416,34 @@ static void report_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         rt_fail(rt, 126, "berth-monitor sent an unreadable report");
 }
 
-static void proc_on_exit(uv_process_t *p, int64_t status, int sig)
+/* The monitor has exited: what it wrote on the report pipe is all there,
+ * but the loop may have seen the pidfd before the pipe. Read it now, so an
+ * "err" report is never taken for a monitor that died without one. */
+static void report_drain(struct bt_exec_rt *rt)
 {
-    struct bt_exec_rt *rt = p->data;
+    uv_os_fd_t fd;
+
+    if (!rt->report_open || rt->reported || uv_fileno((uv_handle_t *)&rt->report, &fd) < 0)
+        return;
+    while (rt->report_open && !rt->reported) {
+        ssize_t n = read(fd, rt->rbuf + rt->rlen, sizeof(rt->rbuf) - 1 - rt->rlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        report_on_read((uv_stream_t *)&rt->report, n > 0 ? n : UV_EOF, NULL);
+    }
+}
+
+static void proc_on_exit(struct bt_proc *p, int status, int sig)
+{
+    struct bt_exec_rt *rt = p->poll.data;
 
     (void)status;
     if (sig != 0)
         BT_LOG(WARN, "exec", "berth-monitor killed", "pid=%d signal=%d", p->pid, sig);
-    rt_close(rt, (uv_handle_t *)&rt->proc, &rt->proc_open);
+    rt_close_proc(rt);
+    report_drain(rt);
     if (!rt->reported)
         rt_fail(rt, 126, "berth-monitor exited without reporting");
     rt_finish(rt);
@@ -406,38 +451,39 @@ static void proc_on_exit(uv_process_t *p, int64_t status, int sig)
 
 static int rt_spawn(struct bt_exec_rt *rt, struct bt_err **err)
 {
-    uv_process_options_t opts = {0};
-    uv_stdio_container_t stdio[3];
     char *args[3];
-    int r;
+    int pfd[2], r;
 
     if ((r = uv_pipe_init(rt->d->loop, &rt->report, 0)) < 0)
         return bt_err_set(err, BT_EINTERNAL, -r, "start monitor: %s", uv_strerror(r));
     rt->report.data = rt;
     rt->report_open = true;
     rt->busy++;
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        r = errno;
+        rt_close(rt, (uv_handle_t *)&rt->report, &rt->report_open);
+        return bt_err_set(err, BT_EINTERNAL, r, "start monitor: pipe");
+    }
+    if ((r = uv_pipe_open(&rt->report, pfd[0])) < 0) {
+        (void)close(pfd[0]);
+        (void)close(pfd[1]);
+        rt_close(rt, (uv_handle_t *)&rt->report, &rt->report_open);
+        return bt_err_set(err, BT_EINTERNAL, -r, "start monitor: %s", uv_strerror(r));
+    }
     args[0] = (char *)ctr_monitor_path();
     args[1] = rt->run_dir;
     args[2] = NULL;
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&rt->report;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = 2;
-    opts.file = args[0];
-    opts.args = args;
-    opts.stdio = stdio;
-    opts.stdio_count = 3;
-    opts.exit_cb = proc_on_exit;
-    opts.flags = UV_PROCESS_DETACHED;
-    rt->proc.data = rt;
-    r = uv_spawn(rt->d->loop, &rt->proc, &opts);
-    if (r < 0) {
-        rt_close(rt, (uv_handle_t *)&rt->report, &rt->report_open);
-        return bt_err_set(err, BT_EINTERNAL, -r, "start %s: %s", args[0], uv_strerror(r));
+    r = bt_proc_spawn(rt->d->loop, &rt->proc, args, pfd[1], proc_on_exit);
+    (void)close(pfd[1]);
+    if (rt->proc.open) {
+        rt->proc.poll.data = rt;
+        rt->busy++;
     }
-    rt->proc_open = true;
-    rt->busy++;
+    if (r < 0) {
+        rt_close_proc(rt);
+        rt_close(rt, (uv_handle_t *)&rt->report, &rt->report_open);
+        return bt_err_set(err, BT_EINTERNAL, -r, "start %s: %s", args[0], strerror(-r));
+    }
     if (uv_read_start((uv_stream_t *)&rt->report, report_alloc, report_on_read) < 0)
         rt_close(rt, (uv_handle_t *)&rt->report, &rt->report_open);
     return 0;

@@ -4,12 +4,16 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
+#include "berth/fdio.h"
 #include "berth/job.h"
 #include "berth/log.h"
 #include "berth/network.h"
@@ -22,10 +26,39 @@ struct teardown_job {
     struct bt_daemon *d;
     struct bt_ctr *c;
     char *run_dir, *rootfs;
+    char *saved_exit; /* where the exit is kept meanwhile, or NULL: none known */
+    char exit_line[96];
     uint64_t oom_kills;
     ctr_teardown_fn done;
     void *arg;
 };
+
+/* The run directory holds the monitor's exit file, and the record says
+ * "running" until the write queued after this teardown lands: a daemon
+ * killed in between would find neither and give the container exit code
+ * 255. So the exit is copied next to the record first (rename: a kill
+ * leaves the old copy or the new one), tagged with the monitor's pid so a
+ * restore believes it only for the run it belongs to. Not fsync'd: it
+ * bridges a daemon kill, and the record write that follows is durable. */
+static void save_exit(const char *path, const char *line)
+{
+    _cleanup_free_ char *tmp = NULL;
+    int fd;
+
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return;
+    bool ok = bt_write_full(fd, line, strlen(line)) == 0;
+    if (close(fd) < 0)
+        ok = false;
+    if (!ok || rename(tmp, path) < 0) {
+        BT_LOG(WARN, "container", "cannot keep the exit status", "path=%s err=\"%s\"", path,
+               strerror(errno));
+        (void)unlink(tmp);
+    }
+}
 
 static void teardown_work(void *arg)
 {
@@ -40,6 +73,8 @@ static void teardown_work(void *arg)
                    bt_log_q(e->msg));
     }
     bt_err_freep(&e);
+    if (j->saved_exit)
+        save_exit(j->saved_exit, j->exit_line);
     if (stor_driver_unmount(d->driver, j->rootfs, &e) < 0)
         BT_LOG(WARN, "container", "rootfs left mounted", "id=%.12s err=\"%s\"", j->c->id,
                bt_log_q(e->msg));
@@ -55,30 +90,8 @@ static void teardown_done(void *arg, bool ran)
     j->done(j->d, j->c, ran && j->oom_kills > 0, j->arg);
     free(j->run_dir);
     free(j->rootfs);
+    free(j->saved_exit);
     free(j);
-}
-
-int ctr_teardown(struct bt_daemon *d, struct bt_ctr *c, ctr_teardown_fn done, void *arg)
-{
-    struct teardown_job *j = calloc(1, sizeof(*j));
-
-    bt_ports_unpublish(d, c);
-    if (!j)
-        return -ENOMEM;
-    j->d = d;
-    j->c = c;
-    j->done = done;
-    j->arg = arg;
-    j->run_dir = ctr_run_path(d, c, NULL);
-    j->rootfs = ctr_path(d, c, "rootfs");
-    if (!j->run_dir || !j->rootfs || bt_job_queue(d->loop, teardown_work, teardown_done, j) < 0) {
-        free(j->run_dir);
-        free(j->rootfs);
-        free(j);
-        return -ENOMEM;
-    }
-    c->rt->busy_pool = true;
-    return 0;
 }
 
 struct exit_info {
@@ -86,6 +99,70 @@ struct exit_info {
     int code;
     int64_t finished;
 };
+
+/* The job's paths, and the exit to keep (x with an exit status). */
+static int teardown_prepare(struct bt_daemon *d, struct bt_ctr *c, const struct exit_info *x,
+                            struct teardown_job *j)
+{
+    j->d = d;
+    j->c = c;
+    j->run_dir = ctr_run_path(d, c, NULL);
+    j->rootfs = ctr_path(d, c, "rootfs");
+    if (x && x->have && c->state.monitor_pid > 0) {
+        j->saved_exit = ctr_path(d, c, CTR_SAVED_EXIT_FILE);
+        snprintf(j->exit_line, sizeof(j->exit_line), "%d 0 %" PRId64 " %d\n", x->code,
+                 x->finished, c->state.monitor_pid);
+    }
+    if (!j->run_dir || !j->rootfs || (x && x->have && c->state.monitor_pid > 0 && !j->saved_exit)) {
+        free(j->run_dir);
+        free(j->rootfs);
+        free(j->saved_exit);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int teardown_queue(struct bt_daemon *d, struct bt_ctr *c, const struct exit_info *x,
+                          ctr_teardown_fn done, void *arg)
+{
+    struct teardown_job *j = calloc(1, sizeof(*j));
+
+    bt_ports_unpublish(d, c);
+    if (!j || teardown_prepare(d, c, x, j) < 0) {
+        free(j);
+        return -ENOMEM;
+    }
+    j->done = done;
+    j->arg = arg;
+    if (bt_job_queue(d->loop, teardown_work, teardown_done, j) < 0) {
+        free(j->run_dir);
+        free(j->rootfs);
+        free(j->saved_exit);
+        free(j);
+        return -ENOMEM;
+    }
+    c->rt->busy_pool = true;
+    return 0;
+}
+
+int ctr_teardown(struct bt_daemon *d, struct bt_ctr *c, ctr_teardown_fn done, void *arg)
+{
+    return teardown_queue(d, c, NULL, done, arg);
+}
+
+int ctr_saved_exit_read(const struct bt_daemon *d, const struct bt_ctr *c, int *code,
+                        int64_t *finished)
+{
+    _cleanup_free_ char *path = ctr_path(d, c, CTR_SAVED_EXIT_FILE);
+    FILE *f;
+    int oom, mpid, n = 0;
+
+    if (!path || !(f = fopen(path, "re")))
+        return -1;
+    n = fscanf(f, "%d %d %" SCNd64 " %d", code, &oom, finished, &mpid);
+    fclose(f);
+    return n == 4 && mpid > 0 && mpid == c->state.monitor_pid ? 0 : -1;
+}
 
 static void exited_torn_down(struct bt_daemon *d, struct bt_ctr *c, bool oom, void *arg)
 {
@@ -172,7 +249,7 @@ void ctr_exited(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, int code,
 
     if (!x)
         return;
-    if (ctr_teardown(d, c, exited_torn_down, x) < 0)
+    if (teardown_queue(d, c, x, exited_torn_down, x) < 0)
         exited_torn_down(d, c, false, x);
 }
 
@@ -180,15 +257,15 @@ void ctr_exited_at_start(struct bt_daemon *d, struct bt_ctr *c, bool have_exit, 
                          int64_t finished_nano)
 {
     struct exit_info *x = exit_begin(d, c, have_exit, code, finished_nano);
-    struct teardown_job j = {.d = d, .c = c};
+    struct teardown_job j = {0};
 
     if (!x)
         return;
-    j.run_dir = ctr_run_path(d, c, NULL);
-    j.rootfs = ctr_path(d, c, "rootfs");
-    if (j.run_dir && j.rootfs)
+    if (teardown_prepare(d, c, x, &j) == 0) {
         teardown_work(&j);
-    free(j.run_dir);
-    free(j.rootfs);
+        free(j.run_dir);
+        free(j.rootfs);
+        free(j.saved_exit);
+    }
     exited_torn_down(d, c, j.oom_kills > 0, x);
 }

@@ -86,7 +86,8 @@ int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret)
     time = cJSON_GetObjectItemCaseSensitive(o, "time");
     if (!cJSON_IsString(log) || !cJSON_IsString(stream) || !cJSON_IsString(time))
         goto out;
-    if (bt_time_parse_rfc3339(time->valuestring, &ret->time_nano) < 0)
+    if (bt_logline_time(time->valuestring, strlen(time->valuestring), &ret->time_nano) < 0 &&
+        bt_time_parse_rfc3339(time->valuestring, &ret->time_nano) < 0)
         goto out;
     ret->is_stderr = strcmp(stream->valuestring, "stderr") == 0;
     if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "attrs")) &&
@@ -131,6 +132,11 @@ struct bt_logs_reader {
     struct bt_buf pending; /* read, not yet cut into lines */
     long skip;             /* lines still to skip for `tail` */
     char *rbuf;
+    /* The last second format_time formatted, "YYYY-MM-DDTHH:MM:SS." */
+    bool ts_valid;
+    time_t ts_sec;
+    char ts_prefix[32];
+    size_t ts_len;
 };
 
 int bt_logs_reader_new(const char *log_path, const struct bt_logs_opts *o,
@@ -368,33 +374,57 @@ static void follow_rotation(struct bt_logs_reader *r)
         lfile_close(&f);
 }
 
-/* Go's RFC3339Nano with all nine digits, as dockerd prints log times. */
-static size_t format_time(int64_t nano, char *buf, size_t len)
+/* Go's RFC3339Nano with all nine digits and a space, as dockerd prints log
+ * times: buf needs TS_MAX bytes. The date and time of day are formatted once
+ * per second (a busy log has thousands of lines in each). */
+#define TS_MAX 48
+static size_t format_time(struct bt_logs_reader *r, int64_t nano, char *buf)
 {
     time_t s = (time_t)(nano / 1000000000);
     long ns = (long)(nano % 1000000000);
-    struct tm tm;
 
     if (ns < 0) {
         ns += 1000000000;
         s--;
     }
-    gmtime_r(&s, &tm);
-    return (size_t)snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ ", tm.tm_year + 1900,
-                            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns);
+    if (!r->ts_valid || s != r->ts_sec) {
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        r->ts_len = (size_t)snprintf(r->ts_prefix, sizeof(r->ts_prefix),
+                                     "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (r->ts_len >= sizeof(r->ts_prefix))
+            r->ts_len = sizeof(r->ts_prefix) - 1;
+        r->ts_sec = s;
+        r->ts_valid = true;
+    }
+    memcpy(buf, r->ts_prefix, r->ts_len);
+    char *o = buf + r->ts_len;
+    for (int i = 8; i >= 0; i--, ns /= 10)
+        o[i] = (char)('0' + ns % 10);
+    o[9] = 'Z';
+    o[10] = ' ';
+    return r->ts_len + 11;
 }
 
-/* One line of the file: 1 when it was after `until`, else 0. */
-static int emit_line(struct bt_logs_reader *r, const char *line, size_t len, struct bt_buf *out)
+static void put_header(char *h, bool is_stderr, size_t n)
+{
+    h[0] = is_stderr ? 2 : 1;
+    h[1] = h[2] = h[3] = 0;
+    h[4] = (char)(n >> 24);
+    h[5] = (char)(n >> 16);
+    h[6] = (char)(n >> 8);
+    h[7] = (char)n;
+}
+
+/* A line the fast path does not take (another engine's, an odd escape, or
+ * attrs wanted for --details): through cJSON. */
+static int emit_parsed(struct bt_logs_reader *r, const char *line, size_t len, struct bt_buf *out)
 {
     struct bt_logline l;
-    char ts[64];
+    char ts[TS_MAX];
     size_t ts_len = 0;
 
-    if (r->skip > 0) {
-        r->skip--;
-        return 0;
-    }
     if (bt_logline_parse(line, len, &l) < 0)
         return 0; /* a torn or foreign line: skip it, as dockerd's decoder does */
     if (r->o.until && l.time_nano > r->o.until) {
@@ -406,13 +436,12 @@ static int emit_line(struct bt_logs_reader *r, const char *line, size_t len, str
         return 0;
     }
     if (r->o.timestamps)
-        ts_len = format_time(l.time_nano, ts, sizeof(ts));
+        ts_len = format_time(r, l.time_nano, ts);
     /* dockerd: "<time> <attrs> <line>"; no attrs still gives the space. */
     size_t det_len = r->o.details ? (l.details ? strlen(l.details) : 0) + 1 : 0;
     if (!r->o.tty) {
-        uint32_t n = (uint32_t)(ts_len + det_len + l.log_len);
-        unsigned char h[8] = {l.is_stderr ? 2 : 1, 0, 0, 0, (unsigned char)(n >> 24),
-                              (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+        char h[8];
+        put_header(h, l.is_stderr, ts_len + det_len + l.log_len);
         (void)bt_buf_append(out, h, sizeof(h));
     }
     (void)bt_buf_append(out, ts, ts_len);
@@ -422,6 +451,38 @@ static int emit_line(struct bt_logs_reader *r, const char *line, size_t len, str
         (void)bt_buf_append(out, " ", 1);
     (void)bt_buf_append(out, l.log, l.log_len);
     bt_logline_done(&l);
+    return 0;
+}
+
+/* One line of the file: 1 when it was after `until`, else 0. The usual line
+ * is decoded straight into `out`, its frame header filled in afterwards. */
+static int emit_line(struct bt_logs_reader *r, const char *line, size_t len, struct bt_buf *out)
+{
+    struct bt_logline_span s;
+
+    if (r->skip > 0) {
+        r->skip--;
+        return 0;
+    }
+    if (bt_logline_scan(line, len, &s) < 0 || (r->o.details && s.attrs))
+        return emit_parsed(r, line, len, out);
+    if (r->o.until && s.time_nano > r->o.until)
+        return 1;
+    if ((s.is_stderr ? !r->o.err : !r->o.out) || (r->o.since && s.time_nano < r->o.since))
+        return 0;
+    if (bt_buf_reserve(out, 8 + TS_MAX + 1 + s.log_len) < 0)
+        return 0;
+    char *h = out->p + out->len, *o = h + (r->o.tty ? 0 : 8);
+    const char *body = o;
+    if (r->o.timestamps)
+        o += format_time(r, s.time_nano, o);
+    if (r->o.details)
+        *o++ = ' '; /* no attrs: dockerd still gives the space */
+    o += bt_logline_unescape(s.log, s.log_len, o);
+    if (!r->o.tty)
+        put_header(h, s.is_stderr, (size_t)(o - body));
+    out->len = (size_t)(o - out->p);
+    out->p[out->len] = '\0';
     return 0;
 }
 

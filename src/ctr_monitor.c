@@ -120,9 +120,8 @@ struct exit_read {
     int64_t finished;
 };
 
-static void exit_read_work(void *arg)
+static bool exit_file_read(struct exit_read *j)
 {
-    struct exit_read *j = arg;
     FILE *f = fopen(j->path, "re");
     int oom;
 
@@ -130,7 +129,20 @@ static void exit_read_work(void *arg)
         j->have = fscanf(f, "%d %d %" SCNd64, &j->code, &oom, &j->finished) == 3;
         fclose(f);
     }
+    return j->have;
+}
+
+static void exit_read_work(void *arg)
+{
+    struct exit_read *j = arg;
+
+    if (exit_file_read(j))
+        return;
     j->monitor_alive = j->monitor_pid > 0 && kill(j->monitor_pid, 0) == 0;
+    /* It may have written the file and exited between the two looks: a
+     * dead monitor's file is complete, look once more. */
+    if (!j->monitor_alive)
+        (void)exit_file_read(j);
 }
 
 static void mon_connect(struct ctr_monitor *m);

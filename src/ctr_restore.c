@@ -159,7 +159,8 @@ static bool pid_gone(int pid)
 /* Start-up, blocking. 1 with the exit the monitor recorded (the container
  * ended while the daemon was down), 0 when its monitor is dead without one
  * (killed), -1 when the monitor may still be running: ask it. */
-static int ended_while_away(const struct bt_ctr *c, const char *run, int *code, int64_t *finished)
+static int ended_while_away(const struct bt_daemon *d, const struct bt_ctr *c, const char *run,
+                            int *code, int64_t *finished)
 {
     _cleanup_free_ char *path = NULL;
     FILE *f;
@@ -183,6 +184,10 @@ static int ended_while_away(const struct bt_ctr *c, const char *run, int *code, 
             if (n == 3)
                 return 1;
         }
+        /* The old daemon had the exit and tore the run directory down, but
+         * was killed before the record said so: its teardown kept a copy. */
+        if (ctr_saved_exit_read(d, c, code, finished) == 0)
+            return 1;
         return 0;
     }
     return -1;
@@ -213,7 +218,7 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
         case BT_CTR_PAUSED: {
             int code;
             int64_t finished;
-            int ended = ended_while_away(c, run, &code, &finished);
+            int ended = ended_while_away(d, c, run, &code, &finished);
 
             /* Ended while we were away: settle it before the API serves, or
              * the first `docker ps` lists a dead container as Up. */

@@ -25,6 +25,26 @@ struct bt_logline {
 int bt_logline_parse(const char *line, size_t len, struct bt_logline *ret);
 void bt_logline_done(struct bt_logline *l);
 
+/* The fast path (src/ctr_logline.c): a line in the exact shape the monitor
+ * writes, taken apart in place. `log` points at the still-escaped text
+ * inside the line, `attrs` at the raw JSON object (NULL: none). 0, or
+ * -EAGAIN for anything else: parse that line with bt_logline_parse. */
+struct bt_logline_span {
+    const char *log;
+    size_t log_len;
+    bool is_stderr;
+    const char *attrs;
+    size_t attrs_len;
+    int64_t time_nano;
+};
+int bt_logline_scan(const char *line, size_t len, struct bt_logline_span *ret);
+/* Decode span.log into dst, which has room for n bytes (the text never grows
+ * when decoded); the decoded length. Only for text bt_logline_scan accepted. */
+size_t bt_logline_unescape(const char *p, size_t n, char *dst);
+/* "YYYY-MM-DDTHH:MM:SS[.frac]Z" of s[0, n): 0 and *ret_nano, or -EAGAIN for
+ * any other form (use bt_time_parse_rfc3339). */
+int bt_logline_time(const char *s, size_t n, int64_t *ret_nano);
+
 struct bt_logs_opts {
     bool out, err;     /* which streams */
     bool timestamps;   /* payload starts with "<RFC3339Nano> " */

@@ -132,9 +132,9 @@ int bt_rt_spec_decode(const char *text, size_t len, struct bt_rt_spec *ret, stru
 void bt_rt_spec_done(struct bt_rt_spec *s);
 
 /* ---- the monitor's start report ----------------------------------------------
- * berthd starts `berth-monitor RUN_DIR` with uv_spawn (its own session, so a
- * daemon kill does not reach it), stdin /dev/null, stdout a pipe, stderr the
- * daemon's. The monitor reads RUN_DIR/spec.json, creates the container, then
+ * berthd starts `berth-monitor RUN_DIR` in its own session, so a daemon kill
+ * does not reach it (uv_spawn for a container's, posix_spawn for an exec's:
+ * src/proc_spawn.c), stdin /dev/null, stdout a pipe, stderr the daemon's. The monitor reads RUN_DIR/spec.json, creates the container, then
  * writes exactly one line on stdout and closes it:
  *   "ok <container pid>\n"                  the command was exec'd
  *   "err <exit code> <message>\n"           it was not: 125 setup failed,

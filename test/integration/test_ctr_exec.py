@@ -390,5 +390,7 @@ def test_exec_cycles_leak_nothing(cd):
     assert poll_until(lambda: cd.fd_count() <= fds0 and cd.child_count() <= kids0, 10), \
         (fds0, cd.fd_count(), kids0, cd.child_count())
     assert rss_kb(cd.pid) - rss0 < 2048, (rss0, rss_kb(cd.pid))
-    assert os.listdir(os.path.join(cd.exec_root, "exec")) == []
+    # The run directories go on the pool once each stream has ended.
+    assert poll_until(lambda: os.listdir(os.path.join(cd.exec_root, "exec")) == [], 10), \
+        os.listdir(os.path.join(cd.exec_root, "exec"))
     assert monitors_of(cd) and len(monitors_of(cd)) == 1  # the container's own

@@ -328,12 +328,21 @@ def test_attach_detach_cycles_leak_nothing(cd):
     for i in range(50):  # warm up the allocator and the monitor's tables
         cycle(i)
     base = (cd.wait_fds_back(slack=0, timeout=5), _fds(mon), _rss_kb(cd.pid))
-    for i in range(50, 1050):
+    for i in range(50, 550):
+        cycle(i)
+    half_rss = _rss_kb(cd.pid)
+    for i in range(550, 1050):
         cycle(i)
     assert poll_until(lambda: cd.fd_count() <= base[0], 10), (cd.fd_count(), base)
     assert poll_until(lambda: _fds(mon) <= base[1], 10), (_fds(mon), base)
+    # Memory is judged on the second 500 sessions: the first ones set the
+    # allocator's high-water mark, higher on a loaded machine where more
+    # closing sessions overlap (each with its buffers) and the event ring
+    # (1,024 events) is still filling. A leak grows with every session: 2 KiB
+    # a session shows in the second half as it did over all 1,000 before.
     rss = _rss_kb(cd.pid)
-    assert rss <= base[2] + 2048, (rss, base)
+    assert rss - half_rss <= 1024, (rss, half_rss, base)
+    assert rss - base[2] <= 4096, (rss, half_rss, base)
     assert running(cd, cid)
 
 
