@@ -12,6 +12,7 @@
 #include "berth/daemon.h"
 #include "berth/job.h"
 #include "berth/log.h"
+#include "berth/network.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
 #include "src/ctr-lifecycle.h"
@@ -61,6 +62,7 @@ int ctr_teardown(struct bt_daemon *d, struct bt_ctr *c, ctr_teardown_fn done, vo
 
     if (!j)
         return -ENOMEM;
+    bt_net_dns_detach(d, c); /* before the namespace goes */
     j->d = d;
     j->c = c;
     j->done = done;

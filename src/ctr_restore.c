@@ -19,6 +19,7 @@
 #include "berth/cgroup.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
+#include "berth/network.h"
 #include "berth/rt_spec.h"
 #include "berth/storage.h"
 #include "src/ctr-internal.h"
@@ -219,6 +220,8 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
             /* Else the monitor answers, or its exit file says how it ended. */
             else if (ctr_monitor_attach(d, c, run) < 0)
                 ctr_exited(d, c, false, 0, 0);
+            else /* MERGE (netwire): the namespace's run-dir file, not /proc */
+                bt_net_dns_attach_proc(d, c);
             break;
         }
         case BT_CTR_RESTARTING:

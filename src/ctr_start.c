@@ -19,6 +19,8 @@
 #include "berth/log.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
+#include "berth/network.h"
+#include "src/ctr-etc.h"
 #include "src/ctr-spec.h"
 
 struct start_job {
@@ -42,118 +44,6 @@ static void start_job_free(struct start_job *j)
 }
 
 /* ---- file contents ------------------------------------------------------------ */
-
-static char *read_small(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    char *buf = NULL;
-    size_t cap = 0, n;
-
-    if (!f)
-        return NULL;
-    buf = malloc(65536 + 1);
-    if (buf) {
-        n = fread(buf, 1, 65536, f);
-        buf[n] = 0;
-        cap = n;
-    }
-    fclose(f);
-    (void)cap;
-    return buf;
-}
-
-/* *s = *s + a + b + c */
-static int append(char **s, const char *a, const char *b, const char *c)
-{
-    char *n;
-
-    if (asprintf(&n, "%s%s%s%s", *s ? *s : "", a, b, c) < 0)
-        return -ENOMEM;
-    free(*s);
-    *s = n;
-    return 0;
-}
-
-/* /etc/hosts: the standard entries and --add-host; the host's own file with
- * host networking, as Docker does. */
-static int make_hosts(struct start_job *j, bool host_net)
-{
-    const cJSON *extra = ctr_hc(j->c, "ExtraHosts"), *it;
-
-    if (host_net && (j->hosts = read_small("/etc/hosts")))
-        return 0;
-    j->hosts = strdup("127.0.0.1\tlocalhost\n"
-                      "::1\tlocalhost ip6-localhost ip6-loopback\n"
-                      "fe00::0\tip6-localnet\n"
-                      "ff00::0\tip6-mcastprefix\n"
-                      "ff02::1\tip6-allnodes\n"
-                      "ff02::2\tip6-allrouters\n");
-    if (!j->hosts)
-        return -ENOMEM;
-    cJSON_ArrayForEach(it, extra) {
-        const char *colon;
-        char name[256];
-        if (!cJSON_IsString(it) || !(colon = strchr(it->valuestring, ':')))
-            continue;
-        snprintf(name, sizeof(name), "%.*s", (int)(colon - it->valuestring), it->valuestring);
-        if (append(&j->hosts, colon + 1, "\t", name) < 0 || append(&j->hosts, "\n", "", "") < 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-/* /etc/resolv.conf: the host's, without loopback nameservers (they mean
- * nothing in another network namespace); Docker's public fallback when none
- * is left; --dns, --dns-search, --dns-option replace the parts they name. */
-static int make_resolv(struct start_job *j, bool host_net)
-{
-    _cleanup_free_ char *host = read_small("/etc/resolv.conf");
-    const cJSON *dns = ctr_hc(j->c, "Dns"), *search = ctr_hc(j->c, "DnsSearch");
-    const cJSON *options = ctr_hc(j->c, "DnsOptions"), *it;
-    char *save = NULL;
-    bool have_ns = false;
-
-    j->resolv = strdup("");
-    if (!j->resolv)
-        return -ENOMEM;
-    if (host_net && host && !cJSON_GetArraySize(dns) && !cJSON_GetArraySize(search) &&
-        !cJSON_GetArraySize(options)) {
-        free(j->resolv);
-        j->resolv = TAKE_PTR(host);
-        return 0;
-    }
-    for (char *l = host ? strtok_r(host, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        bool ns = strncmp(l, "nameserver", 10) == 0;
-        if (ns && (cJSON_GetArraySize(dns) ||
-                   (!host_net && (strstr(l, " 127.") || strstr(l, " ::1")))))
-            continue;
-        if (strncmp(l, "search", 6) == 0 && cJSON_GetArraySize(search))
-            continue;
-        if (strncmp(l, "options", 7) == 0 && cJSON_GetArraySize(options))
-            continue;
-        have_ns |= ns;
-        if (append(&j->resolv, l, "\n", "") < 0)
-            return -ENOMEM;
-    }
-    cJSON_ArrayForEach(it, search) {
-        if (cJSON_IsString(it) && append(&j->resolv, "search ", it->valuestring, "\n") < 0)
-            return -ENOMEM;
-    }
-    cJSON_ArrayForEach(it, dns) {
-        if (cJSON_IsString(it)) {
-            have_ns = true;
-            if (append(&j->resolv, "nameserver ", it->valuestring, "\n") < 0)
-                return -ENOMEM;
-        }
-    }
-    cJSON_ArrayForEach(it, options) {
-        if (cJSON_IsString(it) && append(&j->resolv, "options ", it->valuestring, "\n") < 0)
-            return -ENOMEM;
-    }
-    if (!have_ns && append(&j->resolv, "nameserver 8.8.8.8\n", "nameserver 8.8.4.4\n", "") < 0)
-        return -ENOMEM;
-    return 0;
-}
 
 /* Written in place: these files are made again at every start, before the
  * container exists, so a temp name (which a kill -9 could leave behind)
@@ -328,6 +218,11 @@ static void on_report(struct bt_ctr *c, int pid, int exit_code, const char *msg)
     c->state.finished_nano = 0;
     c->has_been_started = true;
     bt_ctr_persist(d, c);
+    /* MERGE (netwire): move this attach to the pre-spawn point, once the
+     * daemon has made c's namespace at its run-dir file and before the
+     * monitor starts the process; here a query made in the container's
+     * first milliseconds can find no server yet. */
+    bt_net_dns_attach_proc(d, c);
     ctr_event(d, c, "start", NULL, NULL);
     ctr_attach_started(c);
     ctr_cbs_run(&rt->start_cbs, c, NULL);
@@ -413,7 +308,8 @@ int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **er
     j->hostname = hostname_of(c, host_net);
     snprintf(j->top_chain, sizeof(j->top_chain), "%s", c->top_chain);
     if (!j->cdir || !j->run_dir || !j->rootfs || !j->rw_dir || !j->hostname ||
-        make_hosts(j, host_net) < 0 || make_resolv(j, host_net) < 0) {
+        ctr_etc_hosts(d, c, host_net, &j->hosts) < 0 ||
+        ctr_etc_resolv(d, c, host_net, &j->resolv) < 0) {
         start_job_free(j);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     }
