@@ -19,7 +19,7 @@ import threading
 import pytest
 
 from conftest import poll_until
-from ctr_helpers import fail, inspect, ok, restart_daemon, run_out
+from ctr_helpers import fail, inspect, ok, restart_daemon, wait_status
 
 NSLOOKUP_TIMEOUT = 30
 
@@ -229,6 +229,7 @@ def test_names_aliases_short_ids_and_isolation(dns_daemon):
 
     # A stopped container's name no longer resolves.
     ok(d, "kill", "web")
+    wait_status(d, "web", "exited")
     nxdomain(d, "cli", "web")
     nxdomain(d, "cli", "webalias")
 
