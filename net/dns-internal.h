@@ -38,10 +38,25 @@ static inline bool dns_list_empty(const struct dns_list *h)
     return h->next == h;
 }
 
+/* A set of upstream resolvers, shared by whoever uses it: the server (its
+ * default), a container with its own (--dns, or none), and each forwarded
+ * query (the set it started with, so a replacement meanwhile cannot move
+ * the servers under it). */
+struct dns_ups {
+    unsigned refs;
+    size_t n;
+    struct sockaddr_storage a[];
+};
+
+/* A new set holding a copy of the n addresses (refs 1), or NULL (ENOMEM). */
+struct dns_ups *dns__ups_new(const struct sockaddr_storage *a, size_t n);
+struct dns_ups *dns__ups_ref(struct dns_ups *u);
+void dns__ups_unref(struct dns_ups *u);
+
 struct net_dns {
     uv_loop_t *loop;
-    struct net_dns_config cfg; /* cfg.upstreams points into upstreams */
-    struct sockaddr_storage *upstreams;
+    struct net_dns_config cfg; /* cfg.upstreams unused after new: see ups */
+    struct dns_ups *ups;       /* the default upstreams, never NULL */
     net_dns_lookup_fn lookup;
     struct dns_list ctrs;
     unsigned n_ctrs;
@@ -60,6 +75,7 @@ struct net_dns_ctr {
     struct dns_list link; /* in d->ctrs while not closing */
     struct net_dns *d;    /* NULL once closing */
     void *ctx;
+    struct dns_ups *ups; /* its own upstreams, NULL: the server's */
     enum dns_ctr_state state;
     uv_udp_t udp;
     uv_tcp_t tcp;

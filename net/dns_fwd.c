@@ -27,6 +27,8 @@ struct dns_fwd {
     bool edns;
     size_t question_len;
     uint16_t sent_id;
+    struct dns_ups *ups; /* the upstreams this query started with */
+    unsigned timeout_ms;
     size_t server; /* the upstream asked last */
     uv_timer_t timer;
     uv_udp_t udp[2]; /* by family: IPv4, IPv6 */
@@ -59,11 +61,6 @@ static uint16_t random_id(void)
     return (uint16_t)(clock() ^ (uintptr_t)&id); /* entropy not ready: rare, early boot */
 }
 
-static const struct net_dns_config *fwd_cfg(const struct dns_fwd *f)
-{
-    return &f->c->d->cfg;
-}
-
 /* The parts of the client's query that replies use (no name). */
 static void fwd_query(const struct dns_fwd *f, struct net_dns_query *q)
 {
@@ -80,8 +77,10 @@ static void fwd_on_closed(uv_handle_t *h)
 {
     struct dns_fwd *f = h->data;
 
-    if (--f->handles == 0)
+    if (--f->handles == 0) {
+        dns__ups_unref(f->ups);
         free(f);
+    }
 }
 
 static void up_on_closed(uv_handle_t *h)
@@ -137,7 +136,7 @@ static void fwd_fail(struct dns_fwd *f)
     uint8_t out[NET_DNS_HDR + NET_DNS_NAME_WIRE_MAX + 4 + 11];
     ssize_t n;
 
-    BT_LOG(DEBUG, "dns", "dns.forward.failed", "upstreams=%zu", fwd_cfg(f)->n_upstreams);
+    BT_LOG(DEBUG, "dns", "dns.forward.failed", "upstreams=%zu", f->ups->n);
     fwd_query(f, &q);
     n = net_dns_reply_build(f->msg, &q, NET_DNS_SERVFAIL, NULL, 0, net_dns_reply_max(&q, f->tcp),
                             out, sizeof(out));
@@ -208,8 +207,8 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
     if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || !f->c)
         return;
     /* Only from an upstream we asked (a late one counts). */
-    for (size_t i = 0; i <= f->server && i < fwd_cfg(f)->n_upstreams; i++)
-        known = known || same_addr(from, &fwd_cfg(f)->upstreams[i]);
+    for (size_t i = 0; i <= f->server && i < f->ups->n; i++)
+        known = known || same_addr(from, &f->ups->a[i]);
     if (known)
         (void)fwd_answer(f, (uint8_t *)buf->base, (size_t)n);
 }
@@ -342,14 +341,12 @@ static int tcp_connect(struct dns_fwd *f, const struct sockaddr_storage *to)
 /* Ask f->server, or the next that can be asked at all; SERVFAIL past the last. */
 static void fwd_try(struct dns_fwd *f)
 {
-    const struct net_dns_config *cfg = fwd_cfg(f);
-
-    for (; f->server < cfg->n_upstreams; f->server++) {
-        const struct sockaddr_storage *to = &cfg->upstreams[f->server];
+    for (; f->server < f->ups->n; f->server++) {
+        const struct sockaddr_storage *to = &f->ups->a[f->server];
         int r = f->tcp ? tcp_connect(f, to) : udp_send(f, to);
 
         if (r == 0) {
-            uv_timer_start(&f->timer, fwd_on_timeout, cfg->timeout_ms, 0);
+            uv_timer_start(&f->timer, fwd_on_timeout, f->timeout_ms, 0);
             return;
         }
         BT_LOG(DEBUG, "dns", "dns.forward.send", "server=%zu err=%s", f->server,
@@ -378,6 +375,8 @@ void dns__fwd_start(struct net_dns_ctr *c, const uint8_t *msg, size_t len,
     f->edns = q->edns;
     f->edns_size = q->edns_size;
     f->question_len = q->question_len;
+    f->ups = dns__ups_ref(c->ups ? c->ups : c->d->ups);
+    f->timeout_ms = c->d->cfg.timeout_ms;
     f->len = len;
     memcpy(f->msg, msg, len);
     f->sent_id = random_id();

@@ -25,15 +25,13 @@ int net_dns_new(uv_loop_t *loop, const struct net_dns_config *cfg, net_dns_looku
     d->loop = loop;
     d->lookup = lookup;
     d->cfg = *cfg;
-    if (cfg->n_upstreams > 0) {
-        d->upstreams = calloc(cfg->n_upstreams, sizeof(*d->upstreams));
-        if (!d->upstreams) {
-            free(d);
-            return bt_err_set(err, BT_EINTERNAL, ENOMEM, "dns: out of memory");
-        }
-        memcpy(d->upstreams, cfg->upstreams, cfg->n_upstreams * sizeof(*d->upstreams));
+    d->ups = dns__ups_new(cfg->upstreams, cfg->n_upstreams);
+    if (!d->ups) {
+        free(d);
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "dns: out of memory");
     }
-    d->cfg.upstreams = d->upstreams;
+    d->cfg.upstreams = NULL;
+    d->cfg.n_upstreams = 0;
     if (!d->cfg.timeout_ms)
         d->cfg.timeout_ms = DEF_TIMEOUT_MS;
     if (!d->cfg.max_inflight)
@@ -53,8 +51,57 @@ void net_dns_free(struct net_dns *d)
         return;
     while (!dns_list_empty(&d->ctrs))
         net_dns_ctr_remove(container_of(d->ctrs.next, struct net_dns_ctr, link));
-    free(d->upstreams);
+    dns__ups_unref(d->ups);
     free(d);
+}
+
+struct dns_ups *dns__ups_new(const struct sockaddr_storage *a, size_t n)
+{
+    struct dns_ups *u = calloc(1, sizeof(*u) + n * sizeof(*a));
+
+    if (!u)
+        return NULL;
+    u->refs = 1;
+    u->n = n;
+    if (n)
+        memcpy(u->a, a, n * sizeof(*a));
+    return u;
+}
+
+struct dns_ups *dns__ups_ref(struct dns_ups *u)
+{
+    u->refs++;
+    return u;
+}
+
+void dns__ups_unref(struct dns_ups *u)
+{
+    if (u && --u->refs == 0)
+        free(u);
+}
+
+int net_dns_set_upstreams(struct net_dns *d, const struct sockaddr_storage *ups, size_t n,
+                          struct bt_err **err)
+{
+    struct dns_ups *u = dns__ups_new(ups, n);
+
+    if (!u)
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "dns: out of memory");
+    dns__ups_unref(d->ups);
+    d->ups = u;
+    return 0;
+}
+
+int net_dns_ctr_set_upstreams(struct net_dns_ctr *c, bool own, const struct sockaddr_storage *ups,
+                              size_t n, struct bt_err **err)
+{
+    struct dns_ups *u = NULL;
+
+    if (own && !(u = dns__ups_new(ups, n)))
+        return bt_err_set(err, BT_EINTERNAL, ENOMEM, "dns: out of memory");
+    dns__ups_unref(c->ups);
+    c->ups = u;
+    return 0;
 }
 
 void net_dns_stats(const struct net_dns *d, struct net_dns_stats *ret)
@@ -76,6 +123,7 @@ static void ctr_free(struct net_dns_ctr *c)
     if (c->open_tcp >= 0)
         (void)close(c->open_tcp);
     bt_err_free(c->open_err);
+    dns__ups_unref(c->ups);
     free(c->netns_path);
     free(c);
 }

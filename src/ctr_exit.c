@@ -128,6 +128,7 @@ static int teardown_queue(struct bt_daemon *d, struct bt_ctr *c, const struct ex
     struct teardown_job *j = calloc(1, sizeof(*j));
 
     bt_ports_unpublish(d, c);
+    bt_net_dns_detach(d, c); /* before the namespace goes */
     if (!j || teardown_prepare(d, c, x, j) < 0) {
         free(j);
         return -ENOMEM;

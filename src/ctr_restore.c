@@ -193,6 +193,13 @@ static int ended_while_away(const struct bt_daemon *d, const struct bt_ctr *c, c
     return -1;
 }
 
+/* A container found running again: its published ports and its DNS. */
+static void restore_net_services(struct bt_daemon *d, struct bt_ctr *c, const char *run)
+{
+    bt_ports_restore(d, c);
+    bt_net_dns_restore(d, c, run);
+}
+
 int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
 {
     size_t n;
@@ -230,7 +237,7 @@ int bt_ctrs_open(struct bt_daemon *d, struct bt_err **err)
             else if (ctr_monitor_attach(d, c, run) < 0)
                 ctr_exited(d, c, false, 0, 0);
             else
-                bt_ports_restore(d, c);
+                restore_net_services(d, c, run);
             break;
         }
         case BT_CTR_RESTARTING:

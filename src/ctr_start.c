@@ -22,6 +22,8 @@
 #include "berth/ports.h"
 #include "berth/storage.h"
 #include "berth/timeparse.h"
+#include "berth/network.h"
+#include "src/ctr-etc.h"
 #include "src/ctr-spec.h"
 
 struct start_job {
@@ -48,118 +50,6 @@ static void start_job_free(struct start_job *j)
 }
 
 /* ---- file contents ------------------------------------------------------------ */
-
-static char *read_small(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    char *buf = NULL;
-    size_t cap = 0, n;
-
-    if (!f)
-        return NULL;
-    buf = malloc(65536 + 1);
-    if (buf) {
-        n = fread(buf, 1, 65536, f);
-        buf[n] = 0;
-        cap = n;
-    }
-    fclose(f);
-    (void)cap;
-    return buf;
-}
-
-/* *s = *s + a + b + c */
-static int append(char **s, const char *a, const char *b, const char *c)
-{
-    char *n;
-
-    if (asprintf(&n, "%s%s%s%s", *s ? *s : "", a, b, c) < 0)
-        return -ENOMEM;
-    free(*s);
-    *s = n;
-    return 0;
-}
-
-/* /etc/hosts: the standard entries and --add-host; the host's own file with
- * host networking, as Docker does. */
-static int make_hosts(struct start_job *j, bool host_net)
-{
-    const cJSON *extra = ctr_hc(j->c, "ExtraHosts"), *it;
-
-    if (host_net && (j->hosts = read_small("/etc/hosts")))
-        return 0;
-    j->hosts = strdup("127.0.0.1\tlocalhost\n"
-                      "::1\tlocalhost ip6-localhost ip6-loopback\n"
-                      "fe00::0\tip6-localnet\n"
-                      "ff00::0\tip6-mcastprefix\n"
-                      "ff02::1\tip6-allnodes\n"
-                      "ff02::2\tip6-allrouters\n");
-    if (!j->hosts)
-        return -ENOMEM;
-    cJSON_ArrayForEach(it, extra) {
-        const char *colon;
-        char name[256];
-        if (!cJSON_IsString(it) || !(colon = strchr(it->valuestring, ':')))
-            continue;
-        snprintf(name, sizeof(name), "%.*s", (int)(colon - it->valuestring), it->valuestring);
-        if (append(&j->hosts, colon + 1, "\t", name) < 0 || append(&j->hosts, "\n", "", "") < 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-/* /etc/resolv.conf: the host's, without loopback nameservers (they mean
- * nothing in another network namespace); Docker's public fallback when none
- * is left; --dns, --dns-search, --dns-option replace the parts they name. */
-static int make_resolv(struct start_job *j, bool host_net)
-{
-    _cleanup_free_ char *host = read_small("/etc/resolv.conf");
-    const cJSON *dns = ctr_hc(j->c, "Dns"), *search = ctr_hc(j->c, "DnsSearch");
-    const cJSON *options = ctr_hc(j->c, "DnsOptions"), *it;
-    char *save = NULL;
-    bool have_ns = false;
-
-    j->resolv = strdup("");
-    if (!j->resolv)
-        return -ENOMEM;
-    if (host_net && host && !cJSON_GetArraySize(dns) && !cJSON_GetArraySize(search) &&
-        !cJSON_GetArraySize(options)) {
-        free(j->resolv);
-        j->resolv = TAKE_PTR(host);
-        return 0;
-    }
-    for (char *l = host ? strtok_r(host, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        bool ns = strncmp(l, "nameserver", 10) == 0;
-        if (ns && (cJSON_GetArraySize(dns) ||
-                   (!host_net && (strstr(l, " 127.") || strstr(l, " ::1")))))
-            continue;
-        if (strncmp(l, "search", 6) == 0 && cJSON_GetArraySize(search))
-            continue;
-        if (strncmp(l, "options", 7) == 0 && cJSON_GetArraySize(options))
-            continue;
-        have_ns |= ns;
-        if (append(&j->resolv, l, "\n", "") < 0)
-            return -ENOMEM;
-    }
-    cJSON_ArrayForEach(it, search) {
-        if (cJSON_IsString(it) && append(&j->resolv, "search ", it->valuestring, "\n") < 0)
-            return -ENOMEM;
-    }
-    cJSON_ArrayForEach(it, dns) {
-        if (cJSON_IsString(it)) {
-            have_ns = true;
-            if (append(&j->resolv, "nameserver ", it->valuestring, "\n") < 0)
-                return -ENOMEM;
-        }
-    }
-    cJSON_ArrayForEach(it, options) {
-        if (cJSON_IsString(it) && append(&j->resolv, "options ", it->valuestring, "\n") < 0)
-            return -ENOMEM;
-    }
-    if (!have_ns && append(&j->resolv, "nameserver 8.8.8.8\n", "nameserver 8.8.4.4\n", "") < 0)
-        return -ENOMEM;
-    return 0;
-}
 
 /* Written in place: these files are made again at every start, before the
  * container exists, so a temp name (which a kill -9 could leave behind)
@@ -379,6 +269,20 @@ static void start_ports_done(struct bt_daemon *d, struct bt_ctr *c, const struct
         start_fail_teardown(d, c, 125, e->msg);
 }
 
+/* The embedded DNS serves c's namespace (or could not: c runs without it,
+ * as it would with a resolver that does not answer). Next: its ports. */
+static void start_dns_done(void *arg, struct bt_ctr *c, const struct bt_err *err)
+{
+    struct bt_daemon *d = arg;
+
+    if (!c)
+        return;
+    if (err)
+        BT_LOG(WARN, "net", "no embedded DNS for the container", "id=%.12s err=\"%s\"", c->id,
+               bt_log_q(err->msg));
+    bt_ports_publish(d, c, start_ports_done, NULL);
+}
+
 static void start_done(void *arg, bool ran)
 {
     struct start_job *j = arg;
@@ -391,8 +295,15 @@ static void start_done(void *arg, bool ran)
     } else if (j->err) {
         start_finish_failed(d, c, 125, j->err->msg);
     } else {
+        _cleanup_err_ struct bt_err *e = NULL;
+        const char *netns = bt_net_wire_path(j->wire);
         log_net_time(c, j->net_ns);
-        bt_ports_publish(d, c, start_ports_done, NULL);
+        /* Before the process runs, so that its first query finds the server. */
+        int r = netns ? bt_net_dns_attach(d, c, netns, start_dns_done, d, &e) : 0;
+        if (r < 0)
+            start_dns_done(d, c, e);
+        else if (r == 0)
+            bt_ports_publish(d, c, start_ports_done, NULL);
     }
     start_job_free(j);
 }
@@ -459,7 +370,8 @@ int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **er
     j->hostname = hostname_of(c, host_net);
     snprintf(j->top_chain, sizeof(j->top_chain), "%s", c->top_chain);
     if (!j->cdir || !j->run_dir || !j->rootfs || !j->rw_dir || !j->hostname ||
-        make_hosts(j, host_net) < 0 || make_resolv(j, host_net) < 0) {
+        ctr_etc_hosts(d, c, host_net, &j->hosts) < 0 ||
+        ctr_etc_resolv(d, c, host_net, &j->resolv) < 0) {
         start_job_free(j);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     }

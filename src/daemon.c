@@ -178,7 +178,7 @@ int bt_daemon_init(struct bt_daemon *d, uv_loop_t *loop, struct bt_err **err)
     d->events = bt_events_new(BT_EVENTS_RING_DEFAULT);
     if (!d->events)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "events");
-    if (bt_nets_open(d, err) < 0 || bt_ctrs_open(d, err) < 0)
+    if (bt_nets_open(d, err) < 0 || bt_net_dns_open(d, err) < 0 || bt_ctrs_open(d, err) < 0)
         return -1;
     bt_nets_reconcile(d);
     daemon_drop_stray_refs(d);
@@ -208,6 +208,7 @@ static void daemon_close_registry(struct bt_daemon *d);
 static void daemon_close_handles(struct bt_daemon *d)
 {
     daemon_close_registry(d);
+    bt_net_dns_close(d);
     close_if_open((uv_handle_t *)&d->sig_term);
     close_if_open((uv_handle_t *)&d->sig_int);
     close_if_open((uv_handle_t *)&d->sig_hup);
@@ -376,8 +377,10 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
     struct bt_daemon *d = h->data;
 
     BT_LOG(INFO, "daemon", "signal", "signal=%s", strsignal(signum));
-    if (signum == SIGHUP)
+    if (signum == SIGHUP) {
         daemon_reload(d);
+        bt_net_dns_reload(d);
+    }
     else
         bt_daemon_shutdown(d);
 }

@@ -23,6 +23,7 @@ struct bt_execs;
 struct bt_cgroups;
 struct bt_nets;
 struct bt_ports;
+struct bt_net_dns;
 
 struct bt_daemon {
     uv_loop_t *loop;
@@ -42,6 +43,7 @@ struct bt_daemon {
     struct bt_cgroups *cgroups; /* the host's cgroup layout, detected at start */
     struct bt_nets *nets;   /* network records (src/net_store.c) */
     struct bt_ports *ports; /* published ports (src/ctr_ports.c), made on first use */
+    struct bt_net_dns *dns; /* the embedded DNS server (src/net_dns.c) */
     bool images_writing, images_dirty; /* repositories.json write in flight / needed again */
     struct api_server *api;
     int lock_fd;            /* holds the data-root lock for the daemon's life */

@@ -196,6 +196,17 @@ int net_dns_ctr_add(struct net_dns *d, const char *netns_path, void *ctx, net_dn
  * The lookup callback is never called again for this ctx. NULL is fine. */
 void net_dns_ctr_remove(struct net_dns_ctr *c);
 
+/* Replace the server's upstreams (the host's resolv.conf read again):
+ * queries already forwarded finish with the set they started with. */
+int net_dns_set_upstreams(struct net_dns *d, const struct sockaddr_storage *ups, size_t n,
+                          struct bt_err **err);
+/* Give c upstreams of its own instead of the server's (own true): the
+ * container's --dns servers, or none at all (n 0: every forwarded query
+ * gets SERVFAIL, as on an internal network). own false: the server's again.
+ * Applies to queries forwarded from now on. */
+int net_dns_ctr_set_upstreams(struct net_dns_ctr *c, bool own, const struct sockaddr_storage *ups,
+                              size_t n, struct bt_err **err);
+
 /* Counters for tests and `docker info`-style debugging. */
 struct net_dns_stats {
     unsigned ctrs, inflight, tcp_conns;

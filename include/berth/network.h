@@ -212,4 +212,50 @@ void bt_net_ep_job_run(struct bt_net_ep_job *j); /* ANY */
 const struct bt_err *bt_net_ep_job_err(const struct bt_net_ep_job *j);
 void bt_net_ep_job_free(struct bt_net_ep_job *j);
 
+/* ---- embedded DNS (src/net_dns.c) ------------------------------------------- */
+
+/* The host's resolv.conf: /etc/resolv.conf, or $BERTH_RESOLV_CONF when set
+ * (tests give the daemon a resolver of their own without touching the
+ * host's file). ANY. */
+const char *bt_net_resolv_conf_path(void);
+/* Its text (malloc'd), NULL when unreadable. Blocking: start-up or pool. */
+char *bt_net_resolv_conf_read(void);
+
+/* Start-up, blocking, after bt_nets_open and before the containers are
+ * restored: the daemon's one DNS server, forwarding to the nameservers of
+ * the host's resolv.conf (loopback ones too: it forwards from the daemon's
+ * own namespace). */
+int bt_net_dns_open(struct bt_daemon *d, struct bt_err **err);
+/* SIGHUP: read the host's resolv.conf again (on the pool); forwarded
+ * queries use its nameservers from then on. */
+void bt_net_dns_reload(struct bt_daemon *d);
+/* Shutdown: stop serving every container and free the server (its handles
+ * close on the loop's next turns). */
+void bt_net_dns_close(struct bt_daemon *d);
+
+/* Whether c gets the embedded DNS: it has an endpoint on at least one
+ * user-defined network (not the default bridge, as Docker). */
+bool bt_net_dns_wanted(const struct bt_daemon *d, const struct bt_ctr *c);
+
+/* err NULL: c's DNS is served; else why not (c keeps running without it).
+ * c is NULL if the record went away meanwhile. */
+typedef void (*bt_net_dns_done_fn)(void *arg, struct bt_ctr *c, const struct bt_err *err);
+/* The start path's hook, to call once c's network namespace exists (bound
+ * at netns_path) and BEFORE its process runs, so its first query finds the
+ * server: 127.0.0.11:53 (UDP and TCP) is opened in that namespace on a
+ * short-lived thread and served by the loop. Forwarding goes to c's --dns
+ * servers when it has some, nowhere when all its networks are internal,
+ * else to the host's. Returns 0 when c does not get DNS (done is never
+ * called), 1 when under way (done is called once on the loop, unless
+ * bt_net_dns_detach comes first; done may be NULL), < 0 with err. An
+ * earlier attach of c is detached first. */
+int bt_net_dns_attach(struct bt_daemon *d, struct bt_ctr *c, const char *netns_path,
+                      bt_net_dns_done_fn done, void *arg, struct bt_err **err);
+/* Start-up: serve a container found running again (its namespace is its
+ * RUN_DIR/netns), logging a failure (it runs on without DNS). */
+void bt_net_dns_restore(struct bt_daemon *d, struct bt_ctr *c, const char *run_dir);
+/* The teardown path's hook: stop serving c (sockets closed, forwarded
+ * queries dropped). Nothing when c is not served. */
+void bt_net_dns_detach(struct bt_daemon *d, const struct bt_ctr *c);
+
 #endif

@@ -667,6 +667,37 @@ static void no_upstreams(void **state)
     assert_int_equal(rcode(r), NET_DNS_SERVFAIL);
 }
 
+/* The server's upstreams replaced (SIGHUP), a container's own (--dns) and
+ * none (an internal network), then the server's again. */
+static void upstream_sets(void **state)
+{
+    struct env *e = *state;
+    uint8_t r[4096];
+    struct bt_err *err = NULL;
+
+    env_start(e, &e->silent_addr, 1, 0);
+    assert_int_equal(net_dns_set_upstreams(e->d, &e->up_addr, 1, &err), 0);
+    assert_true(ask(e, false, "a.example", NET_DNS_TYPE_A, 11, r) > 0);
+    assert_int_equal(rcode(r), NET_DNS_NOERROR);
+    assert_int_equal(e->up_queries, 1);
+
+    assert_int_equal(net_dns_ctr_set_upstreams(e->c, true, NULL, 0, &err), 0);
+    assert_true(ask(e, false, "a.example", NET_DNS_TYPE_A, 12, r) > 0);
+    assert_int_equal(rcode(r), NET_DNS_SERVFAIL);
+    assert_int_equal(e->up_queries, 1);
+
+    assert_int_equal(net_dns_set_upstreams(e->d, &e->silent_addr, 1, &err), 0);
+    assert_int_equal(net_dns_ctr_set_upstreams(e->c, true, &e->up_addr, 1, &err), 0);
+    assert_true(ask(e, true, "a.example", NET_DNS_TYPE_A, 13, r) > 0);
+    assert_int_equal(rcode(r), NET_DNS_NOERROR);
+    assert_int_equal(e->up_queries, 2);
+
+    assert_int_equal(net_dns_ctr_set_upstreams(e->c, false, NULL, 0, &err), 0);
+    assert_true(ask(e, false, "a.example", NET_DNS_TYPE_A, 14, r) > 0);
+    assert_int_equal(rcode(r), NET_DNS_SERVFAIL);
+    assert_int_equal(e->up_queries, 3); /* the silent one counts what it got */
+}
+
 /* A UDP client of ours that sends and does not wait: the query stays in flight. */
 static void *fire_and_forget(void *arg)
 {
@@ -893,6 +924,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(forward_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(forward_servfail, setup, teardown),
         cmocka_unit_test_setup_teardown(no_upstreams, setup, teardown),
+        cmocka_unit_test_setup_teardown(upstream_sets, setup, teardown),
         cmocka_unit_test_setup_teardown(inflight_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(removal_frees_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(removal_while_opening, setup, teardown),
