@@ -369,9 +369,7 @@ int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **er
     j->rw_dir = ctr_path(d, c, "rw");
     j->hostname = hostname_of(c, host_net);
     snprintf(j->top_chain, sizeof(j->top_chain), "%s", c->top_chain);
-    if (!j->cdir || !j->run_dir || !j->rootfs || !j->rw_dir || !j->hostname ||
-        ctr_etc_hosts(d, c, host_net, &j->hosts) < 0 ||
-        ctr_etc_resolv(d, c, host_net, &j->resolv) < 0) {
+    if (!j->cdir || !j->run_dir || !j->rootfs || !j->rw_dir || !j->hostname) {
         start_job_free(j);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     }
@@ -385,8 +383,11 @@ int ctr_start_internal(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **er
         return r;
     }
     j->plan.spec.netns = bt_net_wire_mode(j->wire);
-    if (bt_net_wire_path(j->wire) &&
-        !(j->plan.spec.netns_path = strdup(bt_net_wire_path(j->wire)))) {
+    /* After the plan: /etc/hosts names the address it took. */
+    if ((bt_net_wire_path(j->wire) &&
+         !(j->plan.spec.netns_path = strdup(bt_net_wire_path(j->wire)))) ||
+        ctr_etc_hosts(d, c, host_net, &j->hosts) < 0 ||
+        ctr_etc_resolv(d, c, host_net, &j->resolv) < 0) {
         bt_net_ctr_release(d, c);
         start_job_free(j);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");

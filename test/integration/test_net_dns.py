@@ -9,6 +9,8 @@ The daemon never reaches a real resolver: BERTH_RESOLV_CONF points it at a
 resolv.conf of the test's, whose nameservers are small UDP responders this
 file runs on loopback addresses of the host."""
 
+import ctypes
+import os
 import random
 import signal
 import socket
@@ -26,31 +28,66 @@ NSLOOKUP_TIMEOUT = 30
 
 # -- a tiny upstream resolver ---------------------------------------------------
 
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def random_loopback():
+    return "127.%d.%d.%d" % (random.randint(100, 250), random.randint(0, 255),
+                             random.randint(2, 250))
+
+
+def in_netns(name, fn):
+    """fn() on a thread inside the named network namespace: sockets it makes
+    stay there."""
+    out = {}
+
+    def body():
+        fd = os.open("/run/netns/" + name, os.O_RDONLY)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            out["v"] = fn()
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            out["err"] = e
+        finally:
+            os.close(fd)
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if "err" in out:
+        raise out["err"]
+    return out["v"]
+
+
 class Responder:
     """UDP DNS on ADDR:53: A records from `names` (lower case), NXDOMAIN for
     the rest; silent=True never answers. Records every name asked."""
 
-    def __init__(self, names=None, silent=False):
+    def __init__(self, netns, names=None, silent=False, addr=None):
+        """Served inside the daemon's network namespace `netns` (where it
+        forwards from), at `addr` or a free 127.x address."""
         self.names = names or {}
         self.silent = silent
         self.asked = []
-        self.sock = None
-        for _ in range(50):
-            self.addr = "127.%d.%d.%d" % (random.randint(100, 250), random.randint(0, 255),
-                                          random.randint(2, 250))
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind((self.addr, 53))
-            except OSError:
-                s.close()
-                continue
-            self.sock = s
-            break
+        self.addr = addr
+        self.sock = in_netns(netns, lambda: self._bind(addr))
         assert self.sock, "no free loopback address for a test resolver"
         self.sock.settimeout(0.2)
         self.stop = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def _bind(self, addr):
+        for _ in range(50):
+            self.addr = addr or random_loopback()
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((self.addr, 53))
+                return s
+            except OSError:
+                s.close()
+        return None
 
     @staticmethod
     def _qname(msg):
@@ -108,11 +145,13 @@ def responders():
 def dns_daemon(ctr_factory, monkeypatch, tmp_path, responders):
     """(daemon, upstream responder, resolv.conf path): a daemon whose host
     resolv.conf is the test's, naming one answering responder."""
-    up = responders(names={"host.example.test": "10.1.2.3"})
+    addr = random_loopback()
     conf = tmp_path / "resolv.conf"
-    conf.write_text("nameserver %s\noptions timeout:1\n" % up.addr)
+    conf.write_text("nameserver %s\noptions timeout:1\n" % addr)
     monkeypatch.setenv("BERTH_RESOLV_CONF", str(conf))
-    return ctr_factory(), up, conf
+    d = ctr_factory()
+    up = responders(netns=d.netns, names={"host.example.test": "10.1.2.3"}, addr=addr)
+    return d, up, conf
 
 
 # -- helpers --------------------------------------------------------------------
@@ -251,7 +290,7 @@ def test_forwarding_servfail_internal_and_reload(dns_daemon, responders):
 
     # --dns servers replace the host's upstreams for that container: a
     # silent one gives SERVFAIL once its timeout has passed.
-    silent = responders(silent=True)
+    silent = responders(netns=d.netns, silent=True)
     sleeper(d, "mute", "--network", "n1", "--dns", silent.addr)
     assert poll_until(lambda: nslookup(d, "mute", "mute")[0] == 0, 15)
     n_up = len(up.asked)
@@ -268,7 +307,7 @@ def test_forwarding_servfail_internal_and_reload(dns_daemon, responders):
     assert len(up.asked) == n_up
 
     # SIGHUP: the host's resolv.conf is read again.
-    other = responders(names={"host.example.test": "10.4.5.6"})
+    other = responders(netns=d.netns, names={"host.example.test": "10.4.5.6"})
     conf.write_text("nameserver %s\n" % other.addr)
     d.signal(signal.SIGHUP)
     resolves(d, "cli", "host.example.test", ["10.4.5.6"])
@@ -289,10 +328,11 @@ def test_served_again_after_daemon_restart(dns_daemon):
 # -- /etc files ------------------------------------------------------------------
 
 def run_cat(d, path, *args):
-    """Run busybox cat PATH with ARGS; (contents, container id)."""
-    cid = ok(d, "run", "-d", *args, "busybox", "cat", path)
-    assert ok(d, "wait", cid) == "0"
-    out = ok(d, "logs", cid) + "\n"
+    """Run busybox cat PATH with ARGS; (contents, container id). The
+    container keeps running: its addresses show while it runs."""
+    cid = ok(d, "run", "-d", *args, "busybox", "sh", "-c", "cat %s; echo EOF; exec sleep 600" % path)
+    assert poll_until(lambda: ok(d, "logs", cid).endswith("EOF"), 15), ok(d, "logs", cid)
+    out = ok(d, "logs", cid)[:-len("EOF")]
     return out, cid
 
 
