@@ -365,6 +365,13 @@ void ctr_attach_connect_list(struct bt_ctr_attach **list, const char *run_dir)
 
 void ctr_attach_end_list(struct bt_ctr_attach **list)
 {
-    while (*list)
-        att_end(*list);
+    /* An end callback may free the list's owner (an exec stream): end them
+     * from a head of our own, which outlives it. */
+    struct bt_ctr_attach *head = *list;
+
+    *list = NULL;
+    if (head)
+        head->pprev = &head;
+    while (head)
+        att_end(head);
 }

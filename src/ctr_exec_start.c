@@ -144,7 +144,7 @@ static void stream_fail(struct bt_exec_stream *s, const char *msg)
         (void)s->ops->output(s->arg, buf, off + n + 2);
     }
     free(buf);
-    ctr_attach_end_list(&s->pending);
+    ctr_attach_end_list(&s->pending); /* frees s: its client lets go of it */
 }
 
 /* ---- bookkeeping ---------------------------------------------------------------- */

@@ -352,3 +352,25 @@ def holds_for(predicate, seconds, step=0.05):
             return False
         time.sleep(step)
     return bool(predicate())
+
+
+def rss_kb(pid):
+    """The process's resident memory (VmRSS) in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def sanitized(pid):
+    """True when the process runs with AddressSanitizer (its shadow memory
+    shows as a huge mapping): freed memory sits in its quarantine and RSS
+    grows by design, so RSS checks do not apply; LeakSanitizer at exit is
+    the memory check there."""
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if hi - lo >= 1 << 40:
+                return True
+    return False

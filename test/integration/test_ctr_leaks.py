@@ -9,7 +9,7 @@ import threading
 import time
 
 from conftest import poll_until
-from ctr_helpers import cgroup_dirs, monitors_of, procs_in_berth_cgroups
+from ctr_helpers import cgroup_dirs, monitors_of, procs_in_berth_cgroups, rss_kb, sanitized
 
 CYCLES = int(os.environ.get("BERTH_LEAK_CYCLES", "1000"))
 # A loaded machine does fewer cycles: stop starting new ones after this many
@@ -21,23 +21,8 @@ WARMUP = 40
 RSS_SLACK_KB = 2048  # allocator noise; a per-container leak of 2 KiB shows as 2 MB
 
 
-def _sanitized(pid):
-    """True when the daemon runs with AddressSanitizer (its shadow memory
-    shows as a huge mapping)."""
-    with open("/proc/%d/maps" % pid) as f:
-        for line in f:
-            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-            if hi - lo >= 1 << 40:
-                return True
-    return False
 
 
-def _rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def _mount_lines(under=None):
@@ -137,7 +122,7 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
         now = _snapshot(d)
         if now["daemon fds"] < before["daemon fds"]:
             before = now
-    rss_before = _rss_kb(d.pid)
+    rss_before = rss_kb(d.pid)
     fds_before = _fd_kinds(d.pid)
     host_mounts_before = _mount_lines()
 
@@ -150,7 +135,7 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
     # Settle: the last removals' pool work and closing handles.
     poll_until(lambda: _snapshot(d) == before, 10)
     after = _snapshot(d)
-    rss_after = _rss_kb(d.pid)
+    rss_after = rss_kb(d.pid)
     report = ("%d cycles in %.1fs (%.0f/s, %d threads); fds %d -> %d; RSS %d -> %d KiB; "
               "mountinfo %d -> %d lines (whole host %d -> %d)"
               % (cycles, elapsed, cycles / elapsed, THREADS, before["daemon fds"],
@@ -168,7 +153,7 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
     assert not procs_in_berth_cgroups(ids)
     # Under AddressSanitizer freed memory sits in its quarantine and RSS
     # grows by design; there LeakSanitizer at exit is the memory check.
-    if not _sanitized(d.pid):
+    if not sanitized(d.pid):
         assert rss_after - rss_before <= RSS_SLACK_KB, report
     r = d.http("GET", "/v1.41/containers/json?all=1")
     assert r.status == 200 and r.json() == [], r
