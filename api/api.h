@@ -112,6 +112,10 @@ void api_reply_json(struct api_req *rq, int status, cJSON *json); /* takes json 
 void api_reply_empty(struct api_req *rq, int status);
 void api_reply_text(struct api_req *rq, int status, const char *text);
 void api_reply_err(struct api_req *rq, const struct bt_err *e);
+/* The end of an asynchronous operation the request waited for (holding a
+ * reference): err, or an empty reply with status; then the reference goes.
+ * Nothing is sent to a client that left. */
+void api_reply_done(struct api_req *rq, const struct bt_err *err, int status);
 /* {"message": msg} with the given status. */
 void api_reply_message(struct api_req *rq, int status, const char *msg);
 /* Extra response header for the next reply (e.g. Cache-Control); copied. */

@@ -27,16 +27,8 @@ static const char *query_opt(struct api_req *rq, const char *key)
 
 static void done_204(void *arg, struct bt_ctr *c, const struct bt_err *err)
 {
-    struct api_req *rq = arg;
-
     (void)c;
-    if (api_req_alive(rq)) {
-        if (err)
-            api_reply_err(rq, err);
-        else
-            api_reply_empty(rq, 204);
-    }
-    api_req_unref(rq);
+    api_reply_done(arg, err, 204);
 }
 
 /* Hand rq to an asynchronous core call (r is its result). */

@@ -250,15 +250,7 @@ static const struct api_relay_session_ops exec_session = {
 
 static void detached_done(void *arg, const struct bt_err *err)
 {
-    struct api_req *rq = arg;
-
-    if (api_req_alive(rq)) {
-        if (err)
-            api_reply_err(rq, err);
-        else
-            api_reply_empty(rq, 200);
-    }
-    api_req_unref(rq);
+    api_reply_done(arg, err, 200);
 }
 
 int h_exec_start(struct api_req *rq, struct bt_err **err)

@@ -89,16 +89,8 @@ int h_net_create(struct api_req *rq, struct bt_err **err)
 
 static void net_removed(void *arg, struct bt_net *n, const struct bt_err *err)
 {
-    struct api_req *rq = arg;
-
     (void)n;
-    if (api_req_alive(rq)) {
-        if (err)
-            api_reply_err(rq, err);
-        else
-            api_reply_empty(rq, 204);
-    }
-    api_req_unref(rq);
+    api_reply_done(arg, err, 204);
 }
 
 int h_net_delete(struct api_req *rq, struct bt_err **err)
@@ -177,16 +169,8 @@ static int aliases_of(const cJSON *ep, char ***ret, struct bt_err **err)
 
 static void done_200(void *arg, struct bt_net *n, const struct bt_err *err)
 {
-    struct api_req *rq = arg;
-
     (void)n;
-    if (api_req_alive(rq)) {
-        if (err)
-            api_reply_err(rq, err);
-        else
-            api_reply_empty(rq, 200);
-    }
-    api_req_unref(rq);
+    api_reply_done(arg, err, 200);
 }
 
 int h_net_connect(struct api_req *rq, struct bt_err **err)

@@ -236,6 +236,17 @@ void api_reply_empty(struct api_req *rq, int status)
     api_reply(rq, status, NULL, NULL, 0);
 }
 
+void api_reply_done(struct api_req *rq, const struct bt_err *err, int status)
+{
+    if (api_req_alive(rq)) {
+        if (err)
+            api_reply_err(rq, err);
+        else
+            api_reply_empty(rq, status);
+    }
+    api_req_unref(rq);
+}
+
 void api_reply_text(struct api_req *rq, int status, const char *text)
 {
     api_reply(rq, status, "text/plain; charset=utf-8", text, strlen(text));

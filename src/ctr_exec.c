@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "berth/hexid.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
 #include "src/ctr-exec.h"
@@ -46,23 +46,6 @@ static struct bt_execs *store(struct bt_daemon *d)
     if (!d->execs)
         d->execs = calloc(1, sizeof(*d->execs));
     return d->execs;
-}
-
-static int random_id(char id[BT_EXEC_ID_LEN + 1])
-{
-    unsigned char raw[BT_EXEC_ID_LEN / 2];
-    size_t got = 0;
-
-    while (got < sizeof(raw)) {
-        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        if (n > 0)
-            got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof(raw); i++)
-        (void)snprintf(id + 2 * i, 3, "%02x", raw[i]);
-    return 0;
 }
 
 char *exec__cmdline(const struct bt_exec *e)
@@ -198,7 +181,7 @@ int bt_exec_create(struct bt_daemon *d, struct bt_ctr *c, struct bt_exec_config 
         return bt_err_set(err, BT_EINVAL, 0, "No exec command specified");
     }
     r = ctr_check_running(c, err);
-    if (r == 0 && (r = random_id(e->id)) < 0)
+    if (r == 0 && (r = bt_hexid_random(e->id)) < 0)
         bt_err_set(err, BT_EINTERNAL, -r, "exec id");
     if (r == 0 && s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;

@@ -6,37 +6,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "berth/hexid.h"
 #include "berth/daemon.h"
 #include "berth/log.h"
 #include "berth/timeparse.h"
 #include "src/ctr-internal.h"
 
 /* ---- records --------------------------------------------------------------------- */
-
-static int random_hex_id(char id[BT_CTR_ID_LEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[BT_CTR_ID_LEN / 2];
-    size_t got = 0;
-
-    while (got < sizeof(raw)) {
-        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        id[2 * i] = hex[raw[i] >> 4];
-        id[2 * i + 1] = hex[raw[i] & 15];
-    }
-    id[BT_CTR_ID_LEN] = '\0';
-    return 0;
-}
 
 /* A short ID made only of digits reads as a number to tools (and to Docker's
  * own prefix index), so such IDs are drawn again. */
@@ -57,7 +34,7 @@ struct bt_ctr *bt__ctr_new(void)
         return NULL;
     c = &e->ctr;
     do {
-        if (random_hex_id(c->id) < 0) {
+        if (bt_hexid_random(c->id) < 0) {
             free(e);
             return NULL;
         }

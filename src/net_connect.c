@@ -15,6 +15,7 @@
 #include "berth/daemon.h"
 #include "berth/job.h"
 #include "berth/log.h"
+#include "berth/hexid.h"
 #include "berth/network.h"
 #include "src/net-driver.h"
 #include "src/net-internal.h"
@@ -169,7 +170,7 @@ static int ep_add(struct bt_daemon *d, struct bt_net *n, const struct bt_ctr *c,
 
     snprintf(short_id, sizeof(short_id), "%.12s", c->id);
     memcpy(ep.ctr_id, c->id, sizeof(ep.ctr_id));
-    if (bt_net_random_id(ep.id) < 0 || !(ep.ctr_name = strdup(c->name)) ||
+    if (bt_hexid_random(ep.id) < 0 || !(ep.ctr_name = strdup(c->name)) ||
         !(ep.ipam_ipv4 = strdup(ipv4 ? ipv4 : "")))
         goto oom;
     if (aliases || add_short_id) {

@@ -13,42 +13,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "berth/ipam.h"
 #include "berth/kv.h"
+#include "berth/hexid.h"
 #include "berth/network.h"
 #include "berth/timeparse.h"
 
 /* ---- records ------------------------------------------------------------ */
-
-int bt_net_random_id(char id[BT_NET_ID_LEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[BT_NET_ID_LEN / 2];
-    bool digits_only;
-
-    do {
-        size_t got = 0;
-        while (got < sizeof(raw)) {
-            ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return -errno;
-            }
-            got += (size_t)n;
-        }
-        for (size_t i = 0; i < sizeof(raw); i++) {
-            id[2 * i] = hex[raw[i] >> 4];
-            id[2 * i + 1] = hex[raw[i] & 15];
-        }
-        id[BT_NET_ID_LEN] = '\0';
-        /* A short ID of digits only reads as a number to tools. */
-        digits_only = strspn(id, "0123456789") >= 12;
-    } while (digits_only);
-    return 0;
-}
 
 struct bt_net *bt_net_new(void)
 {
@@ -56,7 +28,7 @@ struct bt_net *bt_net_new(void)
 
     if (!n)
         return NULL;
-    if (bt_net_random_id(n->id) < 0 || !(n->name = strdup("")) || !(n->driver = strdup("")) ||
+    if (bt_hexid_random(n->id) < 0 || !(n->name = strdup("")) || !(n->driver = strdup("")) ||
         !(n->ipam_driver = strdup("default")) || !(n->bridge = strdup(""))) {
         bt_net_free(n);
         return NULL;

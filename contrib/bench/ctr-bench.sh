@@ -48,18 +48,8 @@ environment (defaults, --quick's in brackets):
 EOF
 }
 
-check=0 quick=0
-while [ $# -gt 0 ]; do
-    case $1 in
-    --quick) quick=1 ;;
-    --check) check=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
-    esac
-    shift
-done
+bench_args "$@"
 
-q() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 builddir=${BERTH_BUILDDIR:-.}
 start_n=${BENCH_START_N:-$(q 50 10)}
 warmup=${BENCH_WARMUP:-$(q 5 2)}

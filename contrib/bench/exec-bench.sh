@@ -13,6 +13,8 @@ bench_name=exec-bench
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$script_dir/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=ctr_lib.sh
+. "$script_dir/ctr_lib.sh"
 
 usage() {
     cat <<'EOF2'
@@ -24,20 +26,12 @@ environment: BERTH_BUILDDIR (.), BENCH_N (200 [20]), BENCH_WARMUP (10 [3]),
 EOF2
 }
 
-check=0 quick=0
-while [ $# -gt 0 ]; do
-    case $1 in
-    --quick) quick=1 ;;
-    --check) check=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
-    esac
-    shift
-done
+bench_args "$@"
 builddir=${BERTH_BUILDDIR:-.}
-n=${BENCH_N:-$([ "$quick" = 1 ] && echo 20 || echo 200)}
-warmup=${BENCH_WARMUP:-$([ "$quick" = 1 ] && echo 3 || echo 10)}
+n=${BENCH_N:-$(q 200 20)}
+warmup=${BENCH_WARMUP:-$(q 10 3)}
 python=/usr/bin/python3
+driver=$script_dir/ctr_bench.py # import and clean: ctr_lib.sh's
 image=execbench
 target_ratio=0.2
 
@@ -49,36 +43,12 @@ need_command docker docker.io
 need_dockerd
 need_berthd "$builddir" "build it first (contrib/build.sh)"
 
-# shellcheck disable=SC2317 # run from lib.sh's cleanup
-cleanup_extra() {
-    local p
-    # Monitors and shims of containers a failed run left: they name the temp dir.
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" != $$ ] || continue
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$tmp/" && kill -KILL "${p#/proc/}" 2>/dev/null
-    done
-    return 0
-}
-
 make_tmpdir berth-exec-bench
-
-say "building the busybox rootfs"
-rootfs=$tmp/rootfs
-mkdir -p "$rootfs"/{bin,dev,etc,proc,sys,tmp}
-cp /bin/busybox "$rootfs/bin/busybox"
-for a in $(/bin/busybox --list); do
-    [ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"
-done
-echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-tar -C "$rootfs" -cf "$tmp/rootfs.tar" .
-
+trap ctr_cleanup EXIT
+make_busybox_tar
 start_berthd
 start_dockerd
-for d in berthd dockerd; do
-    "$python" "$script_dir/ctr_bench.py" import "$(sock_of "$d")" "$tmp/rootfs.tar" "$image" >/dev/null ||
-        die "cannot import the busybox image into $d"
-done
+import_busybox "$image"
 
 say "exec latency: $n runs each way after $warmup warm-up runs (berthd and dockerd in turn)"
 out=$("$python" "$script_dir/exec_bench.py" exec "$image" "$n" "$warmup" \

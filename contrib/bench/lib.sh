@@ -235,3 +235,24 @@ verdict() {
     printf '  %-4s  %s\n' "$1" "$2"
     [ "$1" = OK ] || missed=1
 }
+
+# ---- arguments --------------------------------------------------------------
+
+# bench_args "$@": --quick and --check into $quick and $check (0 or 1);
+# -h/--help prints the script's usage() and exits.
+# shellcheck disable=SC2034 # check and quick are the script's to read
+bench_args() {
+    check=0 quick=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --quick) quick=1 ;;
+        --check) check=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+        esac
+        shift
+    done
+}
+
+# q FULL QUICK: the value for this run.
+q() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }

@@ -91,8 +91,6 @@ bool bt_net_name_predefined(const char *name);
 char *bt_net_encode(const struct bt_net *n);
 /* BT_EINVAL naming what is wrong. ANY. */
 int bt_net_decode(const char *text, size_t len, struct bt_net **ret, struct bt_err **err);
-/* A fresh random 64-hex ID whose short form is not all digits. ANY. */
-int bt_net_random_id(char id[BT_NET_ID_LEN + 1]);
 
 /* ---- the store (src/net_store.c) ----------------------------------------- */
 

@@ -1,11 +1,13 @@
 """Helpers for the container tests: loading the busybox image, running
 the docker CLI, and finding what a container may leave on the host."""
 
+import ctypes
 import glob
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 from conftest import poll_until
@@ -374,3 +376,31 @@ def sanitized(pid):
             if hi - lo >= 1 << 40:
                 return True
     return False
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def in_netns(path, fn):
+    """fn() on a thread inside the network namespace bound at path (a
+    daemon's /run/netns/NAME, a container's SandboxKey): sockets it makes
+    stay there. Returns fn's value, raises its exception."""
+    out = {}
+
+    def body():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            out["v"] = fn()
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            out["err"] = e
+        finally:
+            os.close(fd)
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if "err" in out:
+        raise out["err"]
+    return out["v"]

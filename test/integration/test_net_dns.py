@@ -9,8 +9,6 @@ The daemon never reaches a real resolver: BERTH_RESOLV_CONF points it at a
 resolv.conf of the test's, whose nameservers are small UDP responders this
 file runs on loopback addresses of the host."""
 
-import ctypes
-import os
 import random
 import signal
 import socket
@@ -21,43 +19,16 @@ import threading
 import pytest
 
 from conftest import poll_until
-from ctr_helpers import fail, inspect, ok, restart_daemon, wait_status
+from ctr_helpers import fail, in_netns, inspect, ok, restart_daemon, wait_status
 
 NSLOOKUP_TIMEOUT = 30
 
 
 # -- a tiny upstream resolver ---------------------------------------------------
 
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
 def random_loopback():
     return "127.%d.%d.%d" % (random.randint(100, 250), random.randint(0, 255),
                              random.randint(2, 250))
-
-
-def in_netns(name, fn):
-    """fn() on a thread inside the named network namespace: sockets it makes
-    stay there."""
-    out = {}
-
-    def body():
-        fd = os.open("/run/netns/" + name, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            out["v"] = fn()
-        except Exception as e:  # noqa: BLE001 - handed to the caller
-            out["err"] = e
-        finally:
-            os.close(fd)
-    t = threading.Thread(target=body)
-    t.start()
-    t.join()
-    if "err" in out:
-        raise out["err"]
-    return out["v"]
 
 
 class Responder:
@@ -71,7 +42,7 @@ class Responder:
         self.silent = silent
         self.asked = []
         self.addr = addr
-        self.sock = in_netns(netns, lambda: self._bind(addr))
+        self.sock = in_netns("/run/netns/" + netns, lambda: self._bind(addr))
         assert self.sock, "no free loopback address for a test resolver"
         self.sock.settimeout(0.2)
         self.stop = False

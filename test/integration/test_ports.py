@@ -9,22 +9,17 @@ namespace, served by a test echo server: the proxy's real path,
 from 127.0.0.1:HOSTPORT to CONTAINER_IP:PORT.
 """
 
-import ctypes
-import json
 import os
 import socket
 import subprocess
 import threading
-import uuid
 
 import pytest
 
 import ctr_helpers
 from conftest import poll_until
-from ctr_helpers import fail, inspect, ok
+from ctr_helpers import fail, in_netns, inspect, ok
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class Netns:
@@ -39,25 +34,7 @@ class Netns:
 
     def call(self, fn):
         """fn() on a thread inside the namespace; sockets it makes stay there."""
-        out = {}
-
-        def body():
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    out["err"] = OSError(ctypes.get_errno(), "setns")
-                    return
-                out["v"] = fn()
-            except Exception as e:  # noqa: BLE001 - handed to the caller
-                out["err"] = e
-            finally:
-                os.close(fd)
-        t = threading.Thread(target=body)
-        t.start()
-        t.join()
-        if "err" in out:
-            raise out["err"]
-        return out["v"]
+        return in_netns(self.path, fn)
 
     def socket(self, kind=socket.SOCK_STREAM):
         return self.call(lambda: socket.socket(socket.AF_INET, kind))

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "berth/hexid.h"
 #include "berth/container.h"
 #include "berth/daemon.h"
 #include "berth/network.h"
@@ -60,7 +61,7 @@ static void write_net(const char *name, const char *subnet, const struct ep_spec
         size_t k = 0;
 
         memset(ep->ctr_id, eps[i].hex, BT_NET_ID_LEN);
-        assert_int_equal(bt_net_random_id(ep->id), 0);
+        assert_int_equal(bt_hexid_random(ep->id), 0);
         ep->ctr_name = strdup("as-connected");
         ep->ipam_ipv4 = strdup("");
         snprintf(ep->ipv4, sizeof(ep->ipv4), "%s", eps[i].ip);
