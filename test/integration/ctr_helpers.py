@@ -1,6 +1,7 @@
 """Helpers for the container tests: loading the busybox image, running
 the docker CLI, and finding what a container may leave on the host."""
 
+import collections
 import ctypes
 import glob
 import json
@@ -404,3 +405,16 @@ def in_netns(path, fn):
     if "err" in out:
         raise out["err"]
     return out["v"]
+
+
+def fd_kinds(pid):
+    """What the daemon's fds are (sockets and anon inodes by kind, files by
+    path), to name a leak when the count differs."""
+    kinds = collections.Counter()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except FileNotFoundError:
+            continue
+        kinds[target.split(":[")[0] if ":[" in target else target] += 1
+    return kinds

@@ -298,7 +298,9 @@ def test_container_stop_ends_its_execs(cd):
     assert poll_until(lambda: exec_inspect(cd, eid)["Running"] is False, 15)
     assert exec_inspect(cd, eid)["ExitCode"] == 137
     assert poll_until(lambda: not [p for p in monitors_of(cd)], 15), monitors_of(cd)
-    assert not os.listdir(os.path.join(cd.exec_root, "exec"))
+    # The run directory goes on the pool once the exit is known.
+    assert poll_until(lambda: not os.listdir(os.path.join(cd.exec_root, "exec")), 10), \
+        os.listdir(os.path.join(cd.exec_root, "exec"))
     # The container's removal drops its execs.
     ok(cd, "rm", c)
     assert cd.http("GET", "/v1.41/exec/%s/json" % eid).status == 404

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import poll_until
-from ctr_helpers import actions, events, fail, monitor_pid, ok, rss_kb, sanitized, state
+from ctr_helpers import actions, events, fail, fd_kinds, monitor_pid, ok, rss_kb, sanitized, state
 from tmux import Tmux
 
 SH = "/ # "  # busybox sh's prompt as root
@@ -322,12 +322,16 @@ def test_attach_detach_cycles_leak_nothing(cd):
     for i in range(50):  # warm up the allocator and the monitor's tables
         cycle(i)
     base = (cd.wait_fds_back(slack=0, timeout=5), _fds(mon), rss_kb(cd.pid))
+    kinds = fd_kinds(cd.pid)
     for i in range(50, 550):
         cycle(i)
     half_rss = rss_kb(cd.pid)
     for i in range(550, 1050):
         cycle(i)
-    assert poll_until(lambda: cd.fd_count() <= base[0], 10), (cd.fd_count(), base)
+    # Closing sessions finish in the background: a slow machine gets time,
+    # a leak stays.
+    assert poll_until(lambda: cd.fd_count() <= base[0], 30), (
+        cd.fd_count(), base, dict(fd_kinds(cd.pid) - kinds))
     assert poll_until(lambda: _fds(mon) <= base[1], 10), (_fds(mon), base)
     # Memory is judged on the second 500 sessions: the first ones set the
     # allocator's high-water mark, higher on a loaded machine where more

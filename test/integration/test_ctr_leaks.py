@@ -2,14 +2,13 @@
 delete cycles over the raw API leave the host's mounts, cgroups, processes
 and run directory as they were, and the daemon's fd count and RSS too."""
 
-import collections
 import json
 import os
 import threading
 import time
 
 from conftest import poll_until
-from ctr_helpers import cgroup_dirs, monitors_of, procs_in_berth_cgroups, rss_kb, sanitized
+from ctr_helpers import cgroup_dirs, fd_kinds, monitors_of, procs_in_berth_cgroups, rss_kb, sanitized
 
 CYCLES = int(os.environ.get("BERTH_LEAK_CYCLES", "1000"))
 # A loaded machine does fewer cycles: stop starting new ones after this many
@@ -30,19 +29,6 @@ def _mount_lines(under=None):
     daemons may run containers on this host meanwhile)."""
     with open("/proc/self/mountinfo") as f:
         return sum(1 for line in f if under is None or under in line)
-
-
-def _fd_kinds(pid):
-    """What the daemon's fds are (sockets and anon inodes by kind, files by
-    path), to name a leak when the count differs."""
-    kinds = collections.Counter()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except FileNotFoundError:
-            continue
-        kinds[target.split(":[")[0] if ":[" in target else target] += 1
-    return kinds
 
 
 def _snapshot(d):
@@ -123,7 +109,7 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
         if now["daemon fds"] < before["daemon fds"]:
             before = now
     rss_before = rss_kb(d.pid)
-    fds_before = _fd_kinds(d.pid)
+    fds_before = fd_kinds(d.pid)
     host_mounts_before = _mount_lines()
 
     t0 = time.monotonic()
@@ -132,9 +118,16 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
     assert cycles >= min(CYCLES, MIN_CYCLES)
     elapsed = time.monotonic() - t0
 
-    # Settle: the last removals' pool work and closing handles.
-    poll_until(lambda: _snapshot(d) == before, 10)
-    after = _snapshot(d)
+    # Settle: the last removals' pool work, record writes and closing
+    # handles. The snapshot judged is the one the poll ended on: a second
+    # one could catch a record write that started just after.
+    last = {}
+
+    def settled():
+        last["v"] = _snapshot(d)
+        return last["v"] == before
+    poll_until(settled, 10)
+    after = last["v"]
     rss_after = rss_kb(d.pid)
     report = ("%d cycles in %.1fs (%.0f/s, %d threads); fds %d -> %d; RSS %d -> %d KiB; "
               "mountinfo %d -> %d lines (whole host %d -> %d)"
@@ -143,7 +136,7 @@ def test_thousand_lifecycles_leak_nothing(cd, record_property):
                  after["mountinfo lines"], host_mounts_before, _mount_lines()))
     print(report)
     record_property("leak_figures", report)
-    fds_after = _fd_kinds(d.pid)
+    fds_after = fd_kinds(d.pid)
     for key in before:
         assert after[key] == before[key], "%s: before %r, after %r (%s); fds gained %r, lost %r" % (
             key, before[key], after[key], report, dict(fds_after - fds_before),
