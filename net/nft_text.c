@@ -151,6 +151,7 @@ int net__nft_text_bridge_add(struct bt_buf *b, const struct net_nft_bridge *br)
     OUT("add chain " T " o_%s\nflush chain " T " o_%s\n", sfx, sfx);
     OUT("add chain " T " i_%s\nflush chain " T " i_%s\n", sfx, sfx);
     OUT("add chain " T " p_%s\nflush chain " T " p_%s\n", sfx, sfx);
+    OUT("add chain " T " h_%s\nflush chain " T " h_%s\n", sfx, sfx);
     if (br->internal) {
         OUT("add rule " T " o_%s iifname \"%s\" accept\n", sfx, n);
         OUT("add rule " T " o_%s drop\n", sfx);
@@ -166,17 +167,22 @@ int net__nft_text_bridge_add(struct bt_buf *b, const struct net_nft_bridge *br)
         /* Hairpin: a container reaching a published port of its own bridge
          * through a host address must see the reply come from the host. */
         OUT("add rule " T " p_%s ct status dnat oifname \"%s\" masquerade\n", sfx, n);
+        /* The same when br_netfilter DNATs it while bridging (the packet
+         * has no input interface at postrouting then): from the subnet,
+         * DNAT'ed, back into the bridge. */
+        OUT("add rule " T " h_%s ct status dnat ip saddr %s masquerade\n", sfx, net);
     }
     OUT("add element " T " fwd_out { \"%s\" : jump o_%s }\n", n, sfx);
     OUT("add element " T " fwd_in { \"%s\" : jump i_%s }\n", n, sfx);
     OUT("add element " T " post_in { \"%s\" : jump p_%s }\n", n, sfx);
+    OUT("add element " T " post_out { \"%s\" : jump h_%s }\n", n, sfx);
     return 0;
 }
 
 int net__nft_text_bridge_del(struct bt_buf *b, const char *n)
 {
-    static const char *const maps[] = {"fwd_out", "fwd_in", "post_in"};
-    static const char pfx[] = {'o', 'i', 'p'};
+    static const char *const maps[] = {"fwd_out", "fwd_in", "post_in", "post_out"};
+    static const char pfx[] = {'o', 'i', 'p', 'h'};
     struct net_nft_bridge br = {n, {0x0a000000u, 8}, false};
     char sfx[64];
 
@@ -184,13 +190,13 @@ int net__nft_text_bridge_del(struct bt_buf *b, const char *n)
         return -EINVAL;
     chain_suffix(n, sfx);
     /* Create what may be missing, then delete it all: idempotent, one batch. */
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         OUT("add chain " T " %c_%s\n", pfx[i], sfx);
         OUT("add element " T " %s { \"%s\" : jump %c_%s }\n", maps[i], n, pfx[i], sfx);
     }
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         OUT("delete element " T " %s { \"%s\" }\n", maps[i], n);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         OUT("flush chain " T " %c_%s\ndelete chain " T " %c_%s\n", pfx[i], sfx, pfx[i], sfx);
     return 0;
 }
@@ -239,6 +245,7 @@ int net__nft_text_apply(struct bt_buf *b, const struct net_nft_state *st)
     OUT("  map fwd_out { type ifname : verdict; }\n"
         "  map fwd_in { type ifname : verdict; }\n"
         "  map post_in { type ifname : verdict; }\n"
+        "  map post_out { type ifname : verdict; }\n"
         "  chain ports {\n"
         "    meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport map @dnat_ip\n"
         "    meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @dnat_any\n"
@@ -256,6 +263,7 @@ int net__nft_text_apply(struct bt_buf *b, const struct net_nft_state *st)
         "  chain postrouting {\n"
         "    type nat hook postrouting priority srcnat; policy accept;\n"
         "    iifname vmap @post_in\n"
+        "    oifname vmap @post_out\n"
         "  }\n"
         "  chain forward {\n"
         "    type filter hook forward priority filter; policy accept;\n"

@@ -62,6 +62,31 @@ static int veth_create(struct nl_sock *sk, const struct net_endpoint *ep, int br
     return net__nl_call(sk, m, NULL, NULL);
 }
 
+/* Hairpin on the host end's bridge port: with br_netfilter, a packet the
+ * container sends to a published port on the host's address is DNAT'ed back
+ * to a container on the bridge while still being bridged, and must leave by
+ * the port it came in on (the container reaching itself), which a bridge
+ * refuses unless the port is in hairpin mode. */
+static int port_hairpin(struct nl_sock *sk, const char *host_ifname)
+{
+    struct net__link l;
+    struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE};
+    _cleanup_nl_msg_ struct nl_msg *m = NULL;
+    struct nlattr *pi;
+    int r = net__link_get(sk, host_ifname, &l);
+
+    if (r < 0)
+        return r;
+    ifi.ifi_index = l.index;
+    if (!(m = nlmsg_alloc_simple(RTM_SETLINK, 0)) ||
+        nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+        !(pi = nla_nest_start(m, IFLA_PROTINFO | NLA_F_NESTED)) ||
+        nla_put_u8(m, IFLA_BRPORT_MODE, 1) < 0)
+        return -ENOMEM;
+    nla_nest_end(m, pi);
+    return net__nl_call(sk, m, NULL, NULL);
+}
+
 static int check_endpoint(const struct net_endpoint *ep, struct bt_err **err)
 {
     if (!ep->netns_path || !*ep->netns_path)
@@ -184,6 +209,11 @@ int net_endpoint_add(const struct net_endpoint *ep, struct bt_err **err)
         return veth_conflict(sk, ep, err);
     if (r < 0)
         return bt_err_set(err, BT_EINTERNAL, -r, "create veth %s", ep->host_ifname);
+    r = port_hairpin(sk, ep->host_ifname);
+    if (r < 0) {
+        (void)net__link_del(sk, ep->host_ifname);
+        return bt_err_set(err, BT_EINTERNAL, -r, "hairpin mode on %s", ep->host_ifname);
+    }
     if (endpoint_configure(nsk, ep, err) < 0) {
         (void)net__link_del(sk, ep->host_ifname); /* the peer goes with it */
         return -1;

@@ -36,3 +36,33 @@ void net_mac_format(const uint8_t mac[6], char ret[NET_MAC_STR_LEN])
     (void)snprintf(ret, NET_MAC_STR_LEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
                    mac[3], mac[4], mac[5]);
 }
+
+int net_mac_parse(const char *s, uint8_t ret_mac[6])
+{
+    /* Six hex pairs joined by ':' or '-' (one kind), as ip(8) prints them. */
+    char sep = 0;
+
+    if (!s || strlen(s) != 17)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        const char *p = s + 3 * i;
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = p[k];
+            unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                         : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                         : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                                  : 16u;
+            if (d > 15)
+                return -1;
+            v = v * 16 + d;
+        }
+        if (i < 5) {
+            if ((p[2] != ':' && p[2] != '-') || (sep && p[2] != sep))
+                return -1;
+            sep = p[2];
+        }
+        ret_mac[i] = (uint8_t)v;
+    }
+    return 0;
+}

@@ -14,6 +14,9 @@ struct net_drv;
 
 /* Write n's record in the background (after any earlier write or removal
  * of it, in order); failures are logged. */
+/* The MAC c asked for on n, its NetworkMode network (checked at create);
+ * NULL when none. */
+const char *bt_net_ctr_mac(const struct bt_ctr *c, const struct bt_net *n);
 void net__persist(struct bt_daemon *d, const struct bt_net *n);
 /* A network event: Actor ID = n's ID, attributes name, type (the driver)
  * and container when ctr_id is not NULL. */

@@ -16,6 +16,7 @@
 #include "berth/job.h"
 #include "berth/log.h"
 #include "berth/hexid.h"
+#include "berth/net_link.h"
 #include "berth/network.h"
 #include "src/net-driver.h"
 #include "src/net-internal.h"
@@ -396,6 +397,22 @@ static const char *request_ipv4(const cJSON *e)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The MAC asked for on the mode network: its EndpointsConfig entry's
+ * (newer clients), else Config.MacAddress (API 1.41); NULL when none. */
+static const char *request_mac(const struct bt_ctr *c, const cJSON *e)
+{
+    const cJSON *v = cJSON_GetObjectItem(e, "MacAddress");
+
+    if (!cJSON_IsString(v) || !*v->valuestring)
+        v = cJSON_GetObjectItem(c->config, "MacAddress");
+    return cJSON_IsString(v) && *v->valuestring ? v->valuestring : NULL;
+}
+
+const char *bt_net_ctr_mac(const struct bt_ctr *c, const struct bt_net *n)
+{
+    return request_mac(c, ep_request(c, n, ctr_mode(c)));
+}
+
 /* --network container:x: NetworkMode names x by ID, as dockerd. */
 static int joined_mode(struct bt_daemon *d, struct bt_ctr *c, const char *ref, struct bt_err **err)
 {
@@ -418,8 +435,9 @@ static int joined_mode(struct bt_daemon *d, struct bt_ctr *c, const char *ref, s
 
 int bt_net_ctr_attach(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **err)
 {
-    const char *mode = ctr_mode(c), *term = mode, *ipv4;
+    const char *mode = ctr_mode(c), *term = mode, *ipv4, *mac;
     _cleanup_free_ char **aliases = NULL;
+    uint8_t mac_bytes[6];
     const cJSON *req;
     struct bt_net *n;
 
@@ -433,6 +451,20 @@ int bt_net_ctr_attach(struct bt_daemon *d, struct bt_ctr *c, struct bt_err **err
     ipv4 = request_ipv4(req);
     if (request_aliases(req, &aliases, err) < 0 || check_ep_config(n, ipv4, aliases, err) < 0)
         return -1;
+    /* Checked now so a bad one fails the create, not the start. */
+    mac = request_mac(c, req);
+    if (mac && (net_mac_parse(mac, mac_bytes) < 0 || (mac_bytes[0] & 1)))
+        return bt_err_set(err, BT_EINVAL, 0, "invalid MAC address: %s", mac);
+    /* The container's mirror of EndpointsConfig keeps no MAC: one asked for
+     * per endpoint lives on in Config.MacAddress, as API 1.41 shows it. */
+    if (mac && mac != cJSON_GetStringValue(cJSON_GetObjectItem(c->config, "MacAddress"))) {
+        cJSON *v = cJSON_CreateString(mac);
+        cJSON_DeleteItemFromObjectCaseSensitive(c->config, "MacAddress");
+        if (!v || !cJSON_AddItemToObject(c->config, "MacAddress", v)) {
+            cJSON_Delete(v);
+            return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
+        }
+    }
     /* As dockerd keeps them at create: the short ID joins at connect. */
     if (ep_add(d, n, c, ipv4, aliases, false, err) < 0)
         return -1;

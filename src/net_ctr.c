@@ -129,14 +129,21 @@ static struct bt_net *mode_net(struct bt_daemon *d, const struct bt_ctr *c)
     return n && bt_net_ep_of(n, c->id) ? n : NULL;
 }
 
-/* Take ep's address on n (kept if it already has one). */
-static int ep_take(struct bt_daemon *d, struct bt_net *n, struct bt_net_ep *ep, struct bt_err **err)
+/* Take ep's address on n (kept if it already has one); its MAC is the one
+ * asked for (mac, the first network only), else derived from the address. */
+static int ep_take(struct bt_daemon *d, struct bt_net *n, struct bt_net_ep *ep, const char *mac,
+                   struct bt_err **err)
 {
+    uint8_t b[6];
+
     if (*ep->ipv4)
         return 0;
     if (net_drv_addr_request(d, n, ep->ipam_ipv4, ep->ipv4, &ep->prefix, err) < 0)
         return -1;
-    net_drv_mac(ep->ipv4, ep->mac);
+    if (mac && net_mac_parse(mac, b) == 0)
+        net_mac_format(b, ep->mac); /* lower case, ':' as inspect shows it */
+    else
+        net_drv_mac(ep->ipv4, ep->mac);
     return 0;
 }
 
@@ -224,7 +231,7 @@ int bt_net_wire_plan(struct bt_daemon *d, struct bt_ctr *c, const char *run_dir,
             (d->cfg.bridge_none && strcmp(n->name, "bridge") == 0))
             continue;
         ep = (struct bt_net_ep *)bt_net_ep_of(n, c->id);
-        if (ep_take(d, n, ep, err) < 0) {
+        if (ep_take(d, n, ep, i == 0 ? bt_net_ctr_mac(c, n) : NULL, err) < 0) {
             bt_net_ctr_release(d, c);
             bt_net_wire_free(w);
             return -1;
@@ -255,7 +262,8 @@ static int ep_add(const char *netns, const struct wire_ep *e, struct bt_err **er
         return bt_err_set(err, BT_EINTERNAL, 0, "bad endpoint address %s", e->ipv4);
     ep.addr.addr.s_addr = htonl(a);
     ep.addr.prefix = (unsigned)e->prefix;
-    net_mac_from_ipv4(ep.addr.addr, ep.mac);
+    if (net_mac_parse(e->mac, ep.mac) < 0)
+        net_mac_from_ipv4(ep.addr.addr, ep.mac);
     if (e->has_gw && net_addr_parse(e->gateway, &g) == 0) {
         gw.s_addr = htonl(g);
         ep.gateway = &gw;
@@ -335,7 +343,7 @@ int bt_net_ep_wire(struct bt_daemon *d, struct bt_net *n, struct bt_ctr *c,
         free(j);
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
     }
-    if (ep_take(d, n, ep, err) < 0) {
+    if (ep_take(d, n, ep, NULL, err) < 0) {
         free(j->netns);
         free(j);
         return -1;

@@ -105,6 +105,8 @@ int net_veth_name_new(char ret[NET_VETH_NAME_LEN]);
 void net_mac_from_ipv4(struct in_addr addr, uint8_t ret_mac[6]);
 /* "02:42:ac:11:00:02". */
 void net_mac_format(const uint8_t mac[6], char ret[NET_MAC_STR_LEN]);
+/* "02:42:ac:11:00:99" (or '-'-separated, any case) into bytes; -1 when not. */
+int net_mac_parse(const char *s, uint8_t ret_mac[6]);
 
 /* ---- host settings for the bridge driver ---- */
 

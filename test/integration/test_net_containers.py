@@ -11,7 +11,7 @@ import re
 import signal
 
 from conftest import poll_until
-from ctr_helpers import fail, inspect, ok, restart_daemon, run_d, wait_recorded
+from ctr_helpers import api, fail, inspect, ok, restart_daemon, run_d, wait_recorded
 
 
 def ip_of(d, ctr, net):
@@ -190,3 +190,51 @@ def test_bip_restart(cd):
     assert inspect(d, b)["NetworkSettings"]["Gateway"] == "10.99.88.1"
     assert "10.99.88.1/24" in d.in_netns("ip", "-o", "-4", "addr", "show", "berth0").stdout
     ok(d, "rm", "-f", b)
+
+
+def test_mac_address(cd):
+    d = cd
+    # API 1.41's Config.MacAddress (the CLI sends it per network, API 1.44).
+    r = api(d, "POST", "/v1.41/containers/create",
+            {"Image": "busybox", "Cmd": ["sleep", "300"], "MacAddress": "02:42:AC:11:00:99"})
+    assert r.status == 201, r
+    a = r.json()["Id"]
+    ok(d, "start", a)
+    assert sh(d, a, "cat /sys/class/net/eth0/address").strip() == "02:42:ac:11:00:99"
+    i = inspect(d, a)
+    assert i["Config"]["MacAddress"].lower() == "02:42:ac:11:00:99"
+    assert i["NetworkSettings"]["MacAddress"] == "02:42:ac:11:00:99"
+    assert i["NetworkSettings"]["Networks"]["bridge"]["MacAddress"] == "02:42:ac:11:00:99"
+    # Kept over a restart (the address is taken again at start).
+    ok(d, "restart", "-t", "0", a)
+    assert sh(d, a, "cat /sys/class/net/eth0/address").strip() == "02:42:ac:11:00:99"
+    # Newer clients put it in the endpoint's configuration.
+    ok(d, "network", "create", "--subnet", "10.96.0.0/24", "nm")
+    body = {"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": "nm"},
+            "NetworkingConfig": {"EndpointsConfig": {"nm": {"MacAddress": "02:00:00:00:00:07"}}}}
+    r = api(d, "POST", "/v1.41/containers/create", body)
+    assert r.status == 201, r
+    b = r.json()["Id"]
+    ok(d, "start", b)
+    assert "02:00:00:00:00:07" in sh(d, b, "ip link show eth0")
+    assert inspect(d, b)["NetworkSettings"]["Networks"]["nm"]["MacAddress"] == "02:00:00:00:00:07"
+    # A bad one fails the create, with dockerd's message.
+    body = {"Image": "busybox", "Cmd": ["true"], "MacAddress": "02:42:zz:11:00:99"}
+    r = api(d, "POST", "/v1.41/containers/create?name=badmac", body)
+    assert r.status == 400 and "invalid MAC address: 02:42:zz:11:00:99" in r.body.decode(), r
+    assert fail(d, "inspect", "badmac")
+    ok(d, "rm", "-f", a, b)
+    ok(d, "network", "rm", "nm")
+
+
+def test_hairpin_published_port(cd):
+    """A container reaches its own published port through the bridge's
+    address: the DNAT'ed packet goes back out the port it came in by."""
+    d = cd
+    a = run_d(d, "-p", "18095:80", "busybox", "httpd", "-f", "-p", "80")
+    sh(d, a, "echo hairpin-ok > /index.html")
+    gw = inspect(d, a)["NetworkSettings"]["Gateway"]
+    get = "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 5 %s 18095" % gw
+    out = poll_until(lambda: d.docker("exec", a, "sh", "-c", get, timeout=30)[1], 15)
+    assert "hairpin-ok" in out, out
+    ok(d, "rm", "-f", a)

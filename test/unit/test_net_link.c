@@ -224,6 +224,17 @@ static void test_names(void **state)
     net_mac_from_ipv4(ip4("10.231.255.254"), m);
     net_mac_format(m, mac);
     assert_string_equal(mac, "02:42:0a:e7:ff:fe");
+    /* --mac-address: either separator (not both), any case, six pairs. */
+    assert_int_equal(net_mac_parse("02:42:AC:11:00:99", m), 0);
+    net_mac_format(m, mac);
+    assert_string_equal(mac, "02:42:ac:11:00:99");
+    assert_int_equal(net_mac_parse("02-00-00-00-00-07", m), 0);
+    assert_int_equal(m[5], 7);
+    assert_int_equal(net_mac_parse("02:42-ac:11:00:99", m), -1);
+    assert_int_equal(net_mac_parse("02:42:zz:11:00:99", m), -1);
+    assert_int_equal(net_mac_parse("02:42:ac:11:00", m), -1);
+    assert_int_equal(net_mac_parse("02:42:ac:11:00:999", m), -1);
+    assert_int_equal(net_mac_parse("", m), -1);
 
     assert_int_equal(net_veth_name_new(a), 0);
     assert_int_equal(net_veth_name_new(b), 0);
