@@ -142,9 +142,9 @@ done
 
 # The median over rounds (with two rounds: their mean) of each column.
 col() {
-    awk -v d="$1" -v c="$2" '$1 == d {v[++n] = $(c + 1)} END {
-        asort(v); if (n % 2) printf "%.3f\n", v[(n + 1) / 2]; else printf "%.3f\n", (v[n / 2] + v[n / 2 + 1]) / 2 }' \
-        "$tmp/results"
+    awk -v d="$1" -v c="$2" '$1 == d {print $(c + 1)}' "$tmp/results" | sort -g |
+        awk '{v[++n] = $1} END {
+            if (n % 2) printf "%.3f\n", v[(n + 1) / 2]; else printf "%.3f\n", (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
 for d in berthd dockerd; do
     for c in 1 2 3 4 5; do best[$d.$c]=$(col "$d" "$c"); done
