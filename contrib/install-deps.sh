@@ -12,7 +12,7 @@ build_pkgs=(
 test_pkgs=(
     libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest curl procps tmux
     docker-registry skopeo umoci busybox-static python3-cryptography iproute2
-    docker.io docker-compose
+    docker.io docker-compose wrk
 )
 
 pkgs=("${build_pkgs[@]}")
