@@ -258,23 +258,9 @@ bool api_ep_live(const struct bt_net *n, const struct bt_net_ep *ep, const struc
 
 cJSON *api_json_ctr_endpoint(const struct bt_net *n, const struct bt_net_ep *ep)
 {
-    cJSON *o = cJSON_CreateObject(), *al;
+    cJSON *o = bt_net_ep_config_json(ep);
     const char *gw = n->n_ipam && *ep->ipv4 ? n->ipam[0].gateway : "";
 
-    if (ep->ipam_ipv4 && *ep->ipam_ipv4) {
-        cJSON *ipam = cJSON_AddObjectToObject(o, "IPAMConfig");
-        cJSON_AddStringToObject(ipam, "IPv4Address", ep->ipam_ipv4);
-    } else {
-        cJSON_AddNullToObject(o, "IPAMConfig");
-    }
-    cJSON_AddNullToObject(o, "Links");
-    if (ep->aliases) {
-        al = cJSON_AddArrayToObject(o, "Aliases");
-        for (char **p = ep->aliases; al && *p; p++)
-            cJSON_AddItemToArray(al, cJSON_CreateString(*p));
-    } else {
-        cJSON_AddNullToObject(o, "Aliases");
-    }
     cJSON_AddStringToObject(o, "NetworkID", n->id);
     cJSON_AddStringToObject(o, "EndpointID", *ep->ipv4 || strcmp(n->driver, "bridge") != 0 ? ep->id : "");
     cJSON_AddStringToObject(o, "Gateway", gw);

@@ -58,7 +58,7 @@ struct bt_net *bt_net_ctr_net_at(const struct bt_daemon *d, const char *ctr_id, 
 
 /* ---- the container's mirror ------------------------------------------------ */
 
-static cJSON *ep_config_json(const struct bt_net_ep *ep)
+cJSON *bt_net_ep_config_json(const struct bt_net_ep *ep)
 {
     cJSON *o = cJSON_CreateObject(), *ipam, *al;
 
@@ -92,7 +92,7 @@ static bool ctr_mirror(struct bt_daemon *d, struct bt_ctr *c)
         return false;
     }
     for (size_t i = 0; (n = bt_net_ctr_net_at(d, c->id, i)); i++) {
-        cJSON *e = ep_config_json(bt_net_ep_of(n, c->id));
+        cJSON *e = bt_net_ep_config_json(bt_net_ep_of(n, c->id));
         if (!e || !cJSON_AddItemToObject(eps, n->name, e)) {
             cJSON_Delete(e);
             cJSON_Delete(o);

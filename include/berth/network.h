@@ -210,6 +210,11 @@ void bt_net_ep_job_run(struct bt_net_ep_job *j); /* ANY */
 const struct bt_err *bt_net_ep_job_err(const struct bt_net_ep_job *j);
 void bt_net_ep_job_free(struct bt_net_ep_job *j);
 
+/* The head of Docker's EndpointSettings for ep: IPAMConfig, Links and
+ * Aliases (the container's EndpointsConfig, and the start of inspect's
+ * Networks entries). NULL on ENOMEM. ANY. */
+struct cJSON *bt_net_ep_config_json(const struct bt_net_ep *ep);
+
 /* ---- embedded DNS (src/net_dns.c) ------------------------------------------- */
 
 /* The host's resolv.conf: /etc/resolv.conf, or $BERTH_RESOLV_CONF when set
