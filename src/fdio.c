@@ -1,9 +1,12 @@
-/* Whole reads and writes: the loops every file reader would otherwise
- * write again. */
+/* Whole reads and writes, and opens confined to a root: the loops every
+ * file reader would otherwise write again. */
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "berth/fdio.h"
@@ -83,4 +86,22 @@ int bt_read_fd_all(int fd, size_t max, char **ret, size_t *ret_len)
     if (ret_len)
         *ret_len = len;
     return 0;
+}
+
+int bt_open_in_root(int root, const char *path, int flags, uint64_t extra_resolve)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        /* Magic links (/proc/self/...) could point anywhere. */
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra_resolve,
+    };
+
+    for (int i = 0; i < 64; i++) {
+        long fd = syscall(SYS_openat2, root, *path ? path : ".", &how, sizeof(how));
+        if (fd >= 0)
+            return (int)fd;
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+    }
+    return -EAGAIN;
 }

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "berth/archive.h"
 #include "berth/blobmap.h"
 #include "berth/daemon.h"
@@ -91,13 +91,16 @@ static void load_free(struct bt_load *l)
 
 /* ---- pool: unpack, read the manifest, keep every layer as a blob ------------- */
 
+/* -1 with errno, as open(2): the callers report errno. */
 static int open_in(int root, const char *path, int flags)
 {
-    struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC),
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-    };
-    return (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+    int fd = bt_open_in_root(root, path, flags, RESOLVE_NO_XDEV);
+
+    if (fd < 0) {
+        errno = -fd;
+        return -1;
+    }
+    return fd;
 }
 
 static char *read_in(int root, const char *path, size_t max, size_t *ret_len)

@@ -20,11 +20,11 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "berth/fdio.h"
 #include "berth/archive.h"
 #include "berth/dl_archive.h"
 #include "berth/digest.h"
@@ -361,20 +361,7 @@ static int epath_parse(struct xctx *x, const char *raw, const char *what, struct
  * within it. Returns the fd or -errno. */
 static int resolve_in_root(int root, const char *path, int flags)
 {
-    struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC),
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-    };
-
-    for (int i = 0; i < 16; i++) {
-        long fd = syscall(SYS_openat2, root, *path ? path : ".", &how, sizeof(how));
-        if (fd >= 0)
-            return (int)fd;
-        /* EAGAIN: a rename or mount raced with the lookup. */
-        if (errno != EAGAIN && errno != EINTR)
-            return -errno;
-    }
-    return -EAGAIN;
+    return bt_open_in_root(root, path, flags, RESOLVE_NO_XDEV);
 }
 
 /* Make directory name in pfd, 0755 whatever the umask, and open it. */

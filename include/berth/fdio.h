@@ -4,6 +4,7 @@
 #define BERTH_FDIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Read until len bytes or end of file: the bytes read, or -errno. */
@@ -13,5 +14,11 @@ int bt_write_full(int fd, const void *buf, size_t len);
 /* Read to end of file into a malloc'd, NUL-terminated buffer of at most max
  * bytes (-EFBIG past it); *ret_len (may be NULL) gets the length. -errno. */
 int bt_read_fd_all(int fd, size_t max, char **ret, size_t *ret_len);
+/* openat2(root, path, flags | O_CLOEXEC) with RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS | extra_resolve: path ("" = the root itself) is
+ * resolved as if root were "/", never leaving it. The kernel answers EAGAIN
+ * when a rename or mount anywhere raced with the lookup: that is retried.
+ * The fd, or -errno. */
+int bt_open_in_root(int root, const char *path, int flags, uint64_t extra_resolve);
 
 #endif

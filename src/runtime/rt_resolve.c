@@ -8,12 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "berth/fdio.h"
@@ -21,13 +19,7 @@
 
 static int open_resolved(int rootfd, const char *path)
 {
-    struct open_how how = {
-        .flags = O_PATH | O_CLOEXEC,
-        /* Magic links (/proc/self/...) could point anywhere. */
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    long fd = syscall(SYS_openat2, rootfd, path[0] ? path : "/", &how, sizeof(how));
-    return fd < 0 ? -errno : (int)fd;
+    return bt_open_in_root(rootfd, path, O_PATH, 0);
 }
 
 /* Creates name under the directory parent: a directory, or an empty file. */
