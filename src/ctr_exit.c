@@ -42,22 +42,11 @@ struct teardown_job {
  * bridges a daemon kill, and the record write that follows is durable. */
 static void save_exit(const char *path, const char *line)
 {
-    _cleanup_free_ char *tmp = NULL;
-    int fd;
+    int r = bt_write_file_atomic(path, line, strlen(line), 0600, false);
 
-    if (asprintf(&tmp, "%s.tmp", path) < 0)
-        return;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return;
-    bool ok = bt_write_full(fd, line, strlen(line)) == 0;
-    if (close(fd) < 0)
-        ok = false;
-    if (!ok || rename(tmp, path) < 0) {
+    if (r < 0)
         BT_LOG(WARN, "container", "cannot keep the exit status", "path=%s err=\"%s\"", path,
-               strerror(errno));
-        (void)unlink(tmp);
-    }
+               strerror(-r));
 }
 
 static void teardown_work(void *arg)

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -104,4 +106,44 @@ int bt_open_in_root(int root, const char *path, int flags, uint64_t extra_resolv
             return -errno;
     }
     return -EAGAIN;
+}
+
+int bt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         bool durable)
+{
+    char *tmp = NULL;
+    int fd, r;
+
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return -ENOMEM;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) {
+        r = -errno;
+        free(tmp);
+        return r;
+    }
+    r = bt_write_full(fd, data, len);
+    if (r == 0 && durable && fsync(fd) < 0)
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0)
+        (void)unlink(tmp);
+    free(tmp);
+    if (r == 0 && durable) {
+        /* The rename itself lasts once its directory is on disk. */
+        char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash && slash != dir) {
+            *slash = '\0';
+            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                (void)fsync(dfd);
+                (void)close(dfd);
+            }
+        }
+        free(dir);
+    }
+    return r;
 }

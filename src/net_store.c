@@ -59,46 +59,19 @@ struct net_drv *net__drv(const struct bt_daemon *d)
 
 /* ---- files --------------------------------------------------------------- */
 
-static int write_atomic(const char *path, const char *text)
-{
-    _cleanup_free_ char *tmp = NULL;
-    _cleanup_close_ int fd = -1;
-    int r;
-
-    if (asprintf(&tmp, "%s.tmp", path) < 0)
-        return -ENOMEM;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    r = bt_write_full(fd, text, strlen(text));
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        (void)unlink(tmp);
-    return r;
-}
-
-static int fsync_dir(const char *dir)
-{
-    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return fd < 0 || fsync(fd) < 0 ? -errno : 0;
-}
-
 static void op_work(void *arg)
 {
     struct net_op *op = arg;
-    _cleanup_free_ char *dir = strdup(op->path);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
 
     if (op->text)
-        op->result = write_atomic(op->path, op->text);
-    else
-        op->result = unlink(op->path) < 0 && errno != ENOENT ? -errno : 0;
-    if (op->result == 0 && slash) {
-        *slash = '\0';
-        (void)fsync_dir(dir); /* at worst a crash brings back the previous state */
+        op->result = bt_write_file_atomic(op->path, op->text, strlen(op->text), 0600, true);
+    else if ((op->result = unlink(op->path) < 0 && errno != ENOENT ? -errno : 0) == 0) {
+        /* The removal lasts once the directory is on disk. */
+        int dfd = open(op->d->nets->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            (void)close(dfd);
+        }
     }
 }
 
@@ -362,7 +335,7 @@ static int make_predefined(struct bt_daemon *d, const char *name, const char *dr
         goto oom;
     if (!(text = bt_net_encode(n)) || asprintf(&path, "%s/%s.json", d->nets->dir, n->id) < 0)
         return bt_err_set(err, BT_EINTERNAL, ENOMEM, "out of memory");
-    if ((r = write_atomic(path, text)) < 0)
+    if ((r = bt_write_file_atomic(path, text, strlen(text), 0600, true)) < 0)
         return bt_err_set(err, BT_EINTERNAL, -r, "write %s: %s", path, strerror(-r));
     return 0;
 oom:
